@@ -1,0 +1,144 @@
+/* cmd_serve.c - `vex serve`: the API server over the embedded store. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "api/app.h"
+#include "api/routes.h"
+#include "auth/accounts.h"
+#include "auth/auth.h"
+#include "backend/embedded.h"
+#include "cli/cli.h"
+#include "cli/local.h"
+#include "core/err.h"
+#include "http/server.h"
+
+static void serve_usage(void)
+{
+    fprintf(stderr, "usage: vex serve [--data DIR] [--listen HOST:PORT] [--config FILE] "
+                    "[--<option> VALUE]...\noptions:\n");
+    vex_config_help(stderr);
+}
+
+int vex_cmd_serve(int argc, char **argv, const char *data_dir)
+{
+    struct vex_app app;
+    memset(&app, 0, sizeof app);
+    vex_config_defaults(&app.cfg);
+    snprintf(app.cfg.data_dir, sizeof app.cfg.data_dir, "%s", data_dir);
+    char err[512];
+
+    /* The config file first, so that flags override it wherever they stand. */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--config")) {
+            if (i + 1 >= argc)
+                return vex_cli_fail(VEX_EXIT_USAGE, "--config needs a file");
+            if (vex_config_load_file(&app.cfg, argv[i + 1], err, sizeof err))
+                return vex_cli_fail(VEX_EXIT_USAGE, "%s", err);
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            serve_usage();
+            return VEX_EXIT_OK;
+        }
+        if (!strcmp(argv[i], "--config")) {
+            i++;
+            continue;
+        }
+        if (strncmp(argv[i], "--", 2) || i + 1 >= argc) {
+            serve_usage();
+            return vex_cli_fail(VEX_EXIT_USAGE, "unexpected argument '%s'", argv[i]);
+        }
+        int rc = vex_config_set(&app.cfg, argv[i] + 2, argv[i + 1], err, sizeof err);
+        if (rc)
+            return vex_cli_fail(VEX_EXIT_USAGE, "%s", err);
+        i++;
+    }
+    if (!app.cfg.issuer_base[0])
+        snprintf(app.cfg.issuer_base, sizeof app.cfg.issuer_base, "http://%s:%d",
+                 app.cfg.listen_host, app.cfg.listen_port);
+
+    int lock_fd = -1, rc = vex_local_lock(data_dir, &lock_fd);
+    if (rc == VEX_EBUSY)
+        return vex_cli_fail(VEX_EXIT_FAIL, "data dir %s is in use by another vex process",
+                            data_dir);
+    if (rc)
+        return vex_cli_fail(VEX_EXIT_FAIL, "cannot create data dir %s", data_dir);
+    if (vex_local_secret(data_dir, app.local_secret)) {
+        close(lock_fd);
+        return vex_cli_fail(VEX_EXIT_FAIL, "cannot write %s/local.secret", data_dir);
+    }
+
+    /* Signals are taken synchronously by this thread; every other thread
+     * (HTTP, checkpoints) inherits the blocked mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+
+    struct vex_server *srv = NULL;
+    int status = VEX_EXIT_FAIL;
+    struct vex_engine_options eo = {
+        .data_dir = data_dir,
+        .fsync_policy = app.cfg.fsync_policy,
+        .session_timeout_ms = app.cfg.session_timeout_ms,
+        .checkpoint_interval_ms = 60000,
+        .checkpoint_wal_bytes = 256u << 20,
+    };
+    if ((rc = vex_accounts_open(data_dir, &app.accounts))) {
+        vex_cli_fail(1, "cannot open accounts in %s: %s", data_dir, vex_strerror(rc));
+        goto out;
+    }
+    if ((rc = vex_auth_create(&app.cfg, app.accounts, &app.auth))) {
+        vex_cli_fail(1, "cannot set up token signing: %s", vex_strerror(rc));
+        goto out;
+    }
+    if ((rc = vex_engine_open(&eo, &app.engine))) {
+        vex_cli_fail(1, "cannot open the store in %s: %s", data_dir, vex_strerror(rc));
+        goto out;
+    }
+    struct vex_server_options so = {
+        .host = app.cfg.listen_host,
+        .port = app.cfg.listen_port,
+        .body_limit = app.cfg.body_limit,
+    };
+    if ((rc = vex_server_start(&so, vex_api_dispatch, &app, &srv))) {
+        vex_cli_fail(1, "cannot listen on %s:%d: %s", app.cfg.listen_host, app.cfg.listen_port,
+                     rc == VEX_EINVAL ? "not a numeric address" : "address in use?");
+        goto out;
+    }
+    char path[1200];
+    snprintf(path, sizeof path, "%s/serve.addr", data_dir);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        if (strchr(app.cfg.listen_host, ':'))
+            fprintf(f, "[%s]:%d\n", app.cfg.listen_host, vex_server_port(srv));
+        else
+            fprintf(f, "%s:%d\n", app.cfg.listen_host, vex_server_port(srv));
+        fclose(f);
+    }
+    fprintf(stderr, "vex: serving on http://%s:%d (data %s)\n", app.cfg.listen_host,
+            vex_server_port(srv), data_dir);
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    fprintf(stderr, "vex: signal %d, shutting down\n", sig);
+    unlink(path);
+    status = VEX_EXIT_OK;
+out:
+    vex_server_stop(srv);
+    vex_engine_close(app.engine); /* checkpoints: everything acknowledged stays */
+    vex_auth_destroy(app.auth);
+    vex_accounts_close(app.accounts);
+    curl_global_cleanup();
+    close(lock_fd);
+    return status;
+}

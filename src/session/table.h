@@ -1,0 +1,74 @@
+/* table.h - the sessions of one customer: the sessionizer of SPEC section 3.
+ *
+ * Events go in with vex_table_apply() in the order they were received; the
+ * table keeps, per session, the machine state over the contiguous seq
+ * prefix 0..k and the distinct events after it, so that any delivery order,
+ * split and duplication gives the record of the distinct events applied once
+ * each in seq order (the first copy of a seq wins). In-order delivery costs
+ * O(1) per event and keeps no event.
+ *
+ * Not thread-safe: the owner locks. */
+#ifndef VEX_SESSION_TABLE_H
+#define VEX_SESSION_TABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "ingest/event.h"
+#include "session/machine.h"
+#include "session/record.h"
+
+struct vex_table;
+
+int vex_table_create(struct vex_table **out);
+void vex_table_destroy(struct vex_table *t);
+
+/* vex_table_apply applies one received event. `ip` is the client address of
+ * the request that delivered it ("" for bulk loads); now_ms the server clock.
+ * VEX_ENOMEM. */
+int vex_table_apply(struct vex_table *t, const struct vex_event *ev, const char *ip,
+                    int64_t now_ms);
+
+/* vex_table_scan visits (in batches) the records of sessions whose
+ * [attempt_ts, last_ts] overlaps [from_ms, to_ms), resolved at now_ms with
+ * the session timeout. Returns 0 or the visitor's nonzero return. */
+int vex_table_scan(struct vex_table *t, int64_t from_ms, int64_t to_ms, int64_t now_ms,
+                   int64_t timeout_ms, vex_record_visit_fn fn, void *ctx);
+
+size_t vex_table_count(const struct vex_table *t);
+size_t vex_table_memory(const struct vex_table *t);
+
+/* The whole state of one session, for checkpoints. Pointers are borrowed
+ * from the table until its next change. */
+struct vex_session_state {
+    const char *sid;
+    const char *dims[VEX_DIM_COUNT];
+    int64_t dim_seq[VEX_DIM_COUNT]; /* -1: no event carried it */
+    const char *ip_fallback;        /* client address of the lowest-seq event */
+    int64_t min_seq;
+    int64_t live;                   /* -1 unknown, 0, 1 */
+    int64_t live_seq;
+    int64_t prefix_next;            /* events 0..prefix_next-1 are folded into `prefix` */
+    int64_t last_change_ms;         /* server clock of the last change */
+    struct vex_machine prefix;
+    const struct vex_machine_event *pending; /* sorted by seq, distinct */
+    uint32_t npending;
+    int64_t attempt_ts;             /* of the full record, for partitioning */
+};
+
+/* vex_table_export views session i (0 <= i < count). */
+void vex_table_export(const struct vex_table *t, size_t i, struct vex_session_state *out);
+
+/* vex_table_import adds a session from a checkpoint. VEX_EEXIST if the sid
+ * is present, VEX_ECORRUPT on inconsistent state, VEX_ENOMEM. */
+int vex_table_import(struct vex_table *t, const struct vex_session_state *in);
+
+/* Checkpoint bookkeeping: each session remembers whether it changed since
+ * the last checkpoint and which partition (day of attempt_ts) it was written
+ * to. */
+int vex_table_dirty(const struct vex_table *t, size_t i);
+int64_t vex_table_saved_day(const struct vex_table *t, size_t i);
+void vex_table_mark_saved(struct vex_table *t, size_t i, int64_t day);
+
+#endif
