@@ -332,17 +332,17 @@ static int build_assets(struct vex_gen *g)
     return 0;
 }
 
-/* normalise divides factors by their mean weighted by the shares in `cum`. */
-static void normalise(double *out, const float *f, size_t stride, const double *cum, int n)
+/* normalise divides the factors f[0..n) by their mean weighted by the shares in `cum`,
+ * in place, so that scaling a rate by them keeps the overall rate. */
+static void normalise(double *f, const double *cum, int n)
 {
     double mean = 0, prev = 0;
     for (int i = 0; i < n; i++) {
-        float v = *(const float *)((const char *)f + stride * (size_t)i);
-        mean += (cum[i] - prev) * v;
+        mean += (cum[i] - prev) * f[i];
         prev = cum[i];
     }
     for (int i = 0; i < n; i++)
-        out[i] = *(const float *)((const char *)f + stride * (size_t)i) / mean;
+        f[i] /= mean;
 }
 
 int vex_gen_create(const struct vex_gen_opts *opts, struct vex_gen **out)
@@ -374,12 +374,15 @@ int vex_gen_create(const struct vex_gen_opts *opts, struct vex_gen **out)
     make_cum(g->country_cum, w, VEX_WORLD_NCOUNTRY);
     make_cum_f(g->isp_cum, vex_world_isp_shares, VEX_WORLD_NISPKIND);
     make_cum_f(g->tag_cum, vex_world_tag_shares, VEX_WORLD_NTAG);
-    normalise(g->cdn_startup, &vex_world_cdns[0].startup, sizeof vex_world_cdns[0],
-              g->cdn_cum, VEX_WORLD_NCDN);
-    normalise(g->cdn_fail, &vex_world_cdns[0].fail, sizeof vex_world_cdns[0], g->cdn_cum,
-              VEX_WORLD_NCDN);
-    normalise(g->platform_startup, &vex_world_platforms[0].startup,
-              sizeof vex_world_platforms[0], g->platform_cum, VEX_WORLD_NPLATFORM);
+    for (int i = 0; i < VEX_WORLD_NCDN; i++) {
+        g->cdn_startup[i] = vex_world_cdns[i].startup;
+        g->cdn_fail[i] = vex_world_cdns[i].fail;
+    }
+    for (int i = 0; i < VEX_WORLD_NPLATFORM; i++)
+        g->platform_startup[i] = vex_world_platforms[i].startup;
+    normalise(g->cdn_startup, g->cdn_cum, VEX_WORLD_NCDN);
+    normalise(g->cdn_fail, g->cdn_cum, VEX_WORLD_NCDN);
+    normalise(g->platform_startup, g->platform_cum, VEX_WORLD_NPLATFORM);
 
     rc = VEX_ENOMEM;
     g->sbuf = malloc((size_t)MAX_EVENTS * LINE_SMALL + VEX_GEN_LINE_MAX);
@@ -464,7 +467,10 @@ static void ev_kbps(struct writer *w, int64_t ts, const char *type, size_t type_
 static void ev_error(struct writer *w, int64_t ts, int fatal, const struct vex_world_error *e)
 {
     char *p = ev_open(w, ts, "error", 5);
-    p = fatal ? PUT_LIT(p, ",\"fatal\":true,\"code\":\"") : PUT_LIT(p, ",\"fatal\":false,\"code\":\"");
+    if (fatal)
+        p = PUT_LIT(p, ",\"fatal\":true,\"code\":\"");
+    else
+        p = PUT_LIT(p, ",\"fatal\":false,\"code\":\"");
     p = put_str(p, e->code);
     p = PUT_LIT(p, "\",\"msg\":\"");
     p = put_str(p, e->msg);

@@ -378,31 +378,58 @@ int vex_aggregate_visit(void *ctx, const struct vex_record *recs, size_t n)
     return 0;
 }
 
-static int cmp_double(const void *x, const void *y)
+/* select_rank rearranges v[lo..hi) so that v[k] holds the value a sort would
+ * put there, everything before it <= and everything after it >=. Expected
+ * linear time: the pivot is picked by a small xorshift (so crafted startup
+ * times cannot force the quadratic case) and the three-way partition keeps
+ * runs of equal values (startup_ms repeats a lot) from degrading it. */
+static void select_rank(double *v, size_t lo, size_t hi, size_t k, uint64_t *rng)
 {
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
+    while (hi - lo > 1) {
+        *rng ^= *rng << 13;
+        *rng ^= *rng >> 7;
+        *rng ^= *rng << 17;
+        double p = v[lo + (size_t)(*rng % (hi - lo))];
+        size_t lt = lo, i = lo, gt = hi;
+        while (i < gt) {
+            double x = v[i];
+            if (x < p) {
+                v[i++] = v[lt];
+                v[lt++] = x;
+            } else if (x > p) {
+                v[i] = v[--gt];
+                v[gt] = x;
+            } else {
+                i++;
+            }
+        }
+        if (k < lt)
+            hi = lt;
+        else if (k >= gt)
+            lo = gt;
+        else
+            return;
+    }
 }
 
-/* nearest_rank returns the value at rank ceil(p/100 * n) of sorted v[0..n). */
-static double nearest_rank(const double *v, size_t n, unsigned p)
+/* nearest_rank_index is the 0-based index of rank ceil(p/100 * n), computed
+ * in integers so that e.g. 95 % of 20 is exactly rank 19. */
+static size_t nearest_rank_index(size_t n, unsigned p)
 {
-    if (n == 0)
-        return 0.0;
     size_t k = (size_t)(((uint64_t)p * n + 99) / 100);
-    if (k < 1)
-        k = 1;
-    return v[k - 1];
+    return k < 1 ? 0 : k - 1;
 }
 
-/* percentiles groups the values of vec by group (a counting sort), sorts each
- * group's values and stores the asked percentiles per group. */
+/* percentiles groups the values of vec by group (a counting sort) and stores
+ * the asked nearest-rank percentiles ps[] (ascending) of each group, divided
+ * by divisor (ms to s for latency), in a->pct[which[i]]. */
 static int percentiles(struct vex_agg *a, const struct vex_pvec *vec, const int *which,
                        const unsigned *ps, int nwhich, double divisor)
 {
     uint32_t ng = a->ngroups;
     size_t *off = calloc((size_t)ng + 1, sizeof *off);
     double *vals = malloc((vec->n ? vec->n : 1) * sizeof *vals);
+    uint64_t rng = 0x9e3779b97f4a7c15ULL;
     int rc = VEX_ENOMEM;
     if (!off || !vals)
         goto done;
@@ -421,11 +448,16 @@ static int percentiles(struct vex_agg *a, const struct vex_pvec *vec, const int 
     for (uint32_t g = 0; g < ng; g++) {
         size_t start = g ? off[g - 1] : 0;
         size_t n = off[g] - start;
+        size_t from = 0;
         if (n == 0)
-            continue;
-        qsort(vals + start, n, sizeof *vals, cmp_double);
-        for (int i = 0; i < nwhich; i++)
-            a->pct[which[i]][g] = nearest_rank(vals + start, n, ps[i]) / divisor;
+            continue; /* a percentile over no value is 0 */
+        for (int i = 0; i < nwhich; i++) {
+            /* Ranks ascend, so each search continues right of the last. */
+            size_t k = nearest_rank_index(n, ps[i]);
+            select_rank(vals + start, from, n, k, &rng);
+            a->pct[which[i]][g] = vals[start + k] / divisor;
+            from = k;
+        }
     }
     rc = 0;
 done:

@@ -1041,6 +1041,10 @@ int vex_segment_open(const char *path, struct vex_segment **out)
         return VEX_EIO;
     }
     uint64_t size = (uint64_t)st.st_size;
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return VEX_EIO;
+    }
     if (size < HDR_SIZE + TRAILER_SIZE) {
         close(fd);
         return VEX_ECORRUPT;

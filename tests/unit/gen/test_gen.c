@@ -414,10 +414,24 @@ static void test_catalogue(void **state)
     char line[VEX_GEN_LINE_MAX + 1];
     size_t pos = 0;
     uint64_t starts = 0;
+    /* buffering events and sessions of the worst CDN (vertex, 4x the base rebuffer
+     * rate) and of a good one (velocity, 0.7x) */
+    uint64_t buf_bad = 0, buf_good = 0, n_bad = 0, n_good = 0;
+    int cur_cdn = 0; /* 1 bad, 2 good, 0 other */
     while (next_line(&a, &pos, line, sizeof line)) {
-        if (!strstr(line, "\"seq\":0,"))
+        if (!strstr(line, "\"seq\":0,")) {
+            if (strstr(line, "\"type\":\"buffering\"")) {
+                buf_bad += cur_cdn == 1;
+                buf_good += cur_cdn == 2;
+            }
             continue;
+        }
         starts++;
+        cur_cdn = strstr(line, "\"cdn\":\"vertex\"")     ? 1
+                  : strstr(line, "\"cdn\":\"velocity\"") ? 2
+                                                          : 0;
+        n_bad += cur_cdn == 1;
+        n_good += cur_cdn == 2;
         json_error_t jerr;
         json_t *e = json_loads(line, 0, &jerr);
         assert_non_null(e);
@@ -480,6 +494,10 @@ static void test_catalogue(void **state)
     assert_true(min < N * 15 / 1000);
     /* diurnal: the UTC evening (19-22 h) has over twice the sessions of the morning
      * (06-09 h); the curve's ratio is about 3.9 */
+    /* rebuffering depends on the CDN: per session, the bad one buffers more than
+     * 1.5 times as often (startup and seek buffering included dilute the ratio) */
+    assert_true(n_bad > 100 && n_good > 100);
+    assert_true(2 * buf_bad * n_good > 3 * buf_good * n_bad);
     uint64_t evening = 0, morning = 0;
     for (int h = 19; h <= 22; h++)
         evening += c.by_hour[h];

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static inline int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
     (void)flag;
@@ -22,7 +22,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 
 /* scratch_dir makes a fresh empty directory and returns its path (free it
  * with scratch_free, which also deletes the tree). */
-static char *scratch_dir(void)
+static inline char *scratch_dir(void)
 {
     const char *base = getenv("TMPDIR");
     char tmpl[512];
@@ -31,7 +31,7 @@ static char *scratch_dir(void)
     return d ? strdup(d) : NULL;
 }
 
-static void scratch_free(char *dir)
+static inline void scratch_free(char *dir)
 {
     if (!dir)
         return;
@@ -39,21 +39,16 @@ static void scratch_free(char *dir)
     free(dir);
 }
 
-/* path_join returns "a/b" in a static buffer per call site's needs. */
-static void path_join(char *out, size_t cap, const char *a, const char *b)
-{
-    snprintf(out, cap, "%s/%s", a, b);
-}
-
-static long file_size(const char *path)
+static inline long file_size(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 ? (long)st.st_size : -1;
 }
 
 /* read_file_all returns the bytes of a file (malloc'd) and its size. */
-static unsigned char *read_file_all(const char *path, size_t *len)
+static inline unsigned char *read_file_all(const char *path, size_t *len)
 {
+    *len = 0;
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
@@ -70,7 +65,7 @@ static unsigned char *read_file_all(const char *path, size_t *len)
     return buf;
 }
 
-static int write_file_all(const char *path, const void *data, size_t len)
+static inline int write_file_all(const char *path, const void *data, size_t len)
 {
     FILE *f = fopen(path, "wb");
     if (!f)
