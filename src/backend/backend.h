@@ -15,8 +15,54 @@
  * (the scan then returns that value). */
 typedef int (*vex_record_visit_fn)(void *ctx, const struct vex_record *recs, size_t n);
 
+/* Sessions as column arrays (structure of arrays): row i of every array is
+ * the same session. Dimension values and sids are codes into dictionaries
+ * (code 0 is always ""). `closed` and `ebvs` are not stored: for row i,
+ *   closed = state == VEX_STATE_ENDED || now_ms - last_ts[i] > timeout_ms
+ *   ebvs   = closed && !played && !vsf
+ * All pointers are borrowed for the duration of the visit. */
+struct vex_columns {
+    size_t rows;
+    const int64_t *attempt_ts;
+    const int64_t *last_ts;
+    const int64_t *startup_ms;
+    const int64_t *play_ms;
+    const int64_t *cirr_ms;
+    const int64_t *vrt_ms;
+    const int64_t *kbps_known_ms;
+    const double *kbps_ms;
+    const uint32_t *rebuffers;
+    const uint32_t *seeks;
+    const uint32_t *warnings;
+    const uint16_t *flags;               /* VEX_COL_* bits */
+    const uint32_t *dims[VEX_DIM_COUNT]; /* codes into dict (ip: the effective address) */
+    const uint32_t *sid;                 /* codes into sid_dict */
+    const char *const *dict;
+    size_t dict_size;
+    const char *const *sid_dict;
+    size_t sid_dict_size;
+    int64_t now_ms;
+    int64_t timeout_ms;
+};
+
+#define VEX_COL_STATE_MASK 0x0007u /* enum vex_state */
+#define VEX_COL_PLAYED 0x0008u
+#define VEX_COL_VSF 0x0010u
+#define VEX_COL_VPF 0x0020u
+#define VEX_COL_ERRORS 0x0040u
+#define VEX_COL_LIVE 0x0080u
+
+/* Called with column runs; return 0 to go on, nonzero to stop. */
+typedef int (*vex_columns_visit_fn)(void *ctx, const struct vex_columns *cols);
+
 struct vex_source {
     void *self;
+    /* Optional (NULL when the backend has no columnar form): visits column
+     * runs holding at least every session of `customer` whose
+     * [attempt_ts, last_ts] overlaps [from_ms, to_ms) (they may hold more;
+     * each session appears once). Same returns as scan. */
+    int (*scan_columns)(void *self, const char *customer, int64_t from_ms, int64_t to_ms,
+                        vex_columns_visit_fn fn, void *ctx);
     /* Visits every session of `customer` whose [attempt_ts, last_ts] overlaps
      * [from_ms, to_ms) (it may visit more; each session at most once), with
      * `closed` and `ebvs` resolved against the server clock. Returns 0, a

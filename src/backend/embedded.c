@@ -202,10 +202,6 @@ int vex_engine_ingest(struct vex_engine *e, const char *customer, const struct v
 
 /* ---- scanning ---- */
 
-struct scan_args {
-    struct vex_engine *e;
-};
-
 static int engine_scan(void *self, const char *customer, int64_t from_ms, int64_t to_ms,
                        vex_record_visit_fn fn, void *ctx)
 {
@@ -221,9 +217,28 @@ static int engine_scan(void *self, const char *customer, int64_t from_ms, int64_
     return rc;
 }
 
+static int engine_scan_columns(void *self, const char *customer, int64_t from_ms, int64_t to_ms,
+                               vex_columns_visit_fn fn, void *ctx)
+{
+    struct vex_engine *e = self;
+    (void)from_ms;
+    (void)to_ms;
+    pthread_rwlock_rdlock(&e->cust_lock);
+    struct cust *c = find_cust(e, customer);
+    pthread_rwlock_unlock(&e->cust_lock);
+    if (!c)
+        return 0;
+    struct vex_columns cols;
+    pthread_rwlock_rdlock(&c->lock);
+    vex_table_columns(c->t, now_ms(), e->opt.session_timeout_ms, &cols);
+    int rc = cols.rows ? fn(ctx, &cols) : 0;
+    pthread_rwlock_unlock(&c->lock);
+    return rc;
+}
+
 struct vex_source vex_engine_source(struct vex_engine *e)
 {
-    struct vex_source s = {.self = e, .scan = engine_scan};
+    struct vex_source s = {.self = e, .scan = engine_scan, .scan_columns = engine_scan_columns};
     return s;
 }
 
@@ -640,9 +655,7 @@ int vex_engine_checkpoint(struct vex_engine *e)
         for (size_t i = 0; i < n && !rc; i++) {
             if (!vex_table_dirty(t, i))
                 continue;
-            struct vex_session_state st;
-            vex_table_export(t, i, &st);
-            rc = dirty_add(&dv, &nd, &capd, ci, day_of(st.attempt_ts));
+            rc = dirty_add(&dv, &nd, &capd, ci, day_of(vex_table_attempt_ts(t, i)));
             int64_t saved = vex_table_saved_day(t, i);
             if (!rc && saved != INT64_MIN)
                 rc = dirty_add(&dv, &nd, &capd, ci, saved);
@@ -678,12 +691,9 @@ int vex_engine_checkpoint(struct vex_engine *e)
             break;
         }
         rows = r2;
-        for (size_t i = 0; i < n; i++) {
-            struct vex_session_state st;
-            vex_table_export(c->t, i, &st);
-            if (day_of(st.attempt_ts) == dv[k].day)
+        for (size_t i = 0; i < n; i++)
+            if (day_of(vex_table_attempt_ts(c->t, i)) == dv[k].day)
                 rows[nr++] = i;
-        }
         if (nr == 0)
             continue; /* every session moved to another day: the partition goes */
         char dir[PATH_MAX];
@@ -705,12 +715,9 @@ int vex_engine_checkpoint(struct vex_engine *e)
         for (size_t k = 0; k < nd; k++) {
             struct cust *c = e->custs[dv[k].cust];
             size_t n = vex_table_count(c->t);
-            for (size_t i = 0; i < n; i++) {
-                struct vex_session_state st;
-                vex_table_export(c->t, i, &st);
-                if (day_of(st.attempt_ts) == dv[k].day)
+            for (size_t i = 0; i < n; i++)
+                if (day_of(vex_table_attempt_ts(c->t, i)) == dv[k].day)
                     vex_table_mark_saved(c->t, i, dv[k].day);
-            }
         }
         for (size_t i = 0; i < nold; i++) {
             char path[PATH_MAX];

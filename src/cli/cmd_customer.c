@@ -188,7 +188,6 @@ static int cmd_key(struct vex_accounts *a, const char **pos, int npos, const str
                                               NULL);
         return rc ? fail_rc(rc, "list the keys", npos == 3 ? pos[2] : "") : VEX_EXIT_OK;
     }
-    fputs(usage_text, stderr);
     return vex_cli_fail(VEX_EXIT_USAGE, "customer key: expected add ID, revoke KEY or list [ID]");
 }
 
@@ -229,8 +228,8 @@ static int run(struct vex_accounts *a, const char **pos, int npos, const struct 
         int rc = vex_accounts_customer_remove(a, pos[1]);
         return rc ? fail_rc(rc, "remove the customer", pos[1]) : VEX_EXIT_OK;
     }
-    fputs(usage_text, stderr);
-    return vex_cli_fail(VEX_EXIT_USAGE, "customer: unknown or incomplete command");
+    return vex_cli_fail(VEX_EXIT_USAGE,
+                        "customer: unknown or incomplete command (see vex customer --help)");
 }
 
 int vex_cmd_customer(int argc, char **argv, const char *data_dir)
@@ -249,10 +248,8 @@ int vex_cmd_customer(int argc, char **argv, const char *data_dir)
     }
     if (rc)
         return rc;
-    if (npos == 0) {
-        fputs(usage_text, stderr);
-        return vex_cli_fail(VEX_EXIT_USAGE, "customer: missing command");
-    }
+    if (npos == 0)
+        return vex_cli_fail(VEX_EXIT_USAGE, "customer: missing command (see vex customer --help)");
     /* Mistakes in what was typed are usage errors (2), found before the
      * database is opened. */
     int adds = !strcmp(pos[0], "add") || (!strcmp(pos[0], "key") && npos > 1 &&

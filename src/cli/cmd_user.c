@@ -249,7 +249,6 @@ static int cmd_apikey(struct vex_accounts *a, const char **pos, int npos)
         rc = vex_accounts_apikey_list(a, pos[2], print_key_info, NULL);
         return rc ? fail_rc(rc, "list the keys", pos[2]) : VEX_EXIT_OK;
     }
-    fputs(usage_text, stderr);
     return vex_cli_fail(VEX_EXIT_USAGE, "user apikey: expected NAME, revoke KEY or list NAME");
 }
 
@@ -289,8 +288,8 @@ static int run(struct vex_accounts *a, const char **pos, int npos, const struct 
     }
     if (!strcmp(verb, "apikey"))
         return cmd_apikey(a, pos, npos);
-    fputs(usage_text, stderr);
-    return vex_cli_fail(VEX_EXIT_USAGE, "user: unknown or incomplete command");
+    return vex_cli_fail(VEX_EXIT_USAGE,
+                        "user: unknown or incomplete command (see vex user --help)");
 }
 
 /* check_options refuses options that do not go with the command, so that a
@@ -324,10 +323,8 @@ int vex_cmd_user(int argc, char **argv, const char *data_dir)
     }
     if (rc)
         return rc;
-    if (npos == 0) {
-        fputs(usage_text, stderr);
-        return vex_cli_fail(VEX_EXIT_USAGE, "user: missing command");
-    }
+    if (npos == 0)
+        return vex_cli_fail(VEX_EXIT_USAGE, "user: missing command (see vex user --help)");
     if ((rc = check_options(pos[0], opts)) != 0)
         return rc;
     if ((!strcmp(pos[0], "add") || !strcmp(pos[0], "passwd")) && npos == 2 &&

@@ -173,6 +173,11 @@ uint32_t vex_strpool_len(const struct vex_strpool *p, uint32_t id)
     return id < p->count ? p->lens[id] : 0;
 }
 
+const char *const *vex_strpool_strings(const struct vex_strpool *p)
+{
+    return p->strs;
+}
+
 size_t vex_strpool_count(const struct vex_strpool *p)
 {
     return p->count;

@@ -27,6 +27,10 @@ const char *vex_strpool_get(const struct vex_strpool *p, uint32_t id);
 uint32_t vex_strpool_len(const struct vex_strpool *p, uint32_t id);
 
 size_t vex_strpool_count(const struct vex_strpool *p);
+
+/* vex_strpool_strings returns the array of all strings by id (borrowed,
+ * valid until the next intern). */
+const char *const *vex_strpool_strings(const struct vex_strpool *p);
 size_t vex_strpool_bytes(const struct vex_strpool *p);
 
 #endif

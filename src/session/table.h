@@ -7,6 +7,12 @@
  * each in seq order (the first copy of a seq wins). In-order delivery costs
  * O(1) per event and keeps no event.
  *
+ * Sessions are stored as columns (one array per record field, dimension
+ * values as dictionary codes), which is what queries scan. A session whose
+ * events all arrived in seq order from 0 ("regular") needs nothing else; the
+ * others carry an extension with the prefix machine, the pending events and
+ * the seq each dimension came from, until the gaps fill.
+ *
  * Not thread-safe: the owner locks. */
 #ifndef VEX_SESSION_TABLE_H
 #define VEX_SESSION_TABLE_H
@@ -36,8 +42,16 @@ int vex_table_apply(struct vex_table *t, const struct vex_event *ev, const char 
 int vex_table_scan(struct vex_table *t, int64_t from_ms, int64_t to_ms, int64_t now_ms,
                    int64_t timeout_ms, vex_record_visit_fn fn, void *ctx);
 
+/* vex_table_columns describes every session as column arrays (see
+ * backend.h), borrowed until the table's next change. */
+void vex_table_columns(const struct vex_table *t, int64_t now_ms, int64_t timeout_ms,
+                       struct vex_columns *out);
+
 size_t vex_table_count(const struct vex_table *t);
 size_t vex_table_memory(const struct vex_table *t);
+
+/* vex_table_attempt_ts returns the attempt_ts of session i. */
+int64_t vex_table_attempt_ts(const struct vex_table *t, size_t i);
 
 /* The whole state of one session, for checkpoints. Pointers are borrowed
  * from the table until its next change. */

@@ -60,8 +60,10 @@
  * when that does not make it smaller. */
 #include "store/segment.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -684,9 +686,17 @@ out:
 
 /* ---- reader ---------------------------------------------------------- */
 
+/* A column of an open segment. Its stored bytes stay in the file mapping and
+ * are checked against their CRC at open; they are decompressed and decoded
+ * the first time the column is asked for, so a query pays only for the
+ * columns it reads. */
 struct rcol {
     char *name;
     int type;
+    int comp;
+    const unsigned char *src; /* stored bytes, inside the mapping */
+    uint64_t stored, raw_len;
+    int state;           /* 0 not decoded yet, 1 decoded, < 0 the VEX_E* decoding gave */
     void *vals;          /* i64: int64_t[], f64: double[], str: uint32_t codes[] */
     unsigned char *body; /* str, blob: the raw block, which the strings point into */
     const char **dict;   /* str */
@@ -700,6 +710,12 @@ struct vex_segment {
     size_t ncols;
     struct meta *meta;
     size_t nmeta;
+    void *map;
+    size_t map_size;
+    /* Decoding fills in a column once; mu makes the first access from
+     * several threads at once decode it exactly once. */
+    pthread_mutex_t mu;
+    ZSTD_DCtx *dctx; /* created on first need, used under mu */
 };
 
 /* A bounds-checked reader over the index. */
@@ -742,6 +758,43 @@ static char *take_str(struct cursor *c, size_t n)
     return s;
 }
 
+/* unpack sets out[i] = base + packed[i] for m values of `width` bytes. One
+ * loop per width, with plain loads, so that the compiler can vectorise. */
+static void unpack(uint64_t *out, const unsigned char *p, size_t m, int width, uint64_t base)
+{
+    switch (width) {
+    case 0:
+        for (size_t i = 0; i < m; i++)
+            out[i] = base;
+        break;
+    case 1:
+        for (size_t i = 0; i < m; i++)
+            out[i] = base + p[i];
+        break;
+    case 2:
+        for (size_t i = 0; i < m; i++) {
+            uint16_t v;
+            memcpy(&v, p + 2 * i, 2);
+            out[i] = base + le16toh(v);
+        }
+        break;
+    case 4:
+        for (size_t i = 0; i < m; i++) {
+            uint32_t v;
+            memcpy(&v, p + 4 * i, 4);
+            out[i] = base + le32toh(v);
+        }
+        break;
+    default:
+        for (size_t i = 0; i < m; i++) {
+            uint64_t v;
+            memcpy(&v, p + 8 * i, 8);
+            out[i] = base + le64toh(v);
+        }
+        break;
+    }
+}
+
 static int decode_i64(struct rcol *c, size_t n, const unsigned char *raw, size_t raw_len)
 {
     if (raw_len < I64_HDR || n > SIZE_MAX / 8)
@@ -759,20 +812,18 @@ static int decode_i64(struct rcol *c, size_t n, const unsigned char *raw, size_t
     if (width ? (raw_len - I64_HDR) / (size_t)width != m || (raw_len - I64_HDR) % (size_t)width
               : raw_len != I64_HDR)
         return VEX_ECORRUPT;
-    int64_t *v = malloc(n ? n * 8 : 8);
+    /* uint64_t and int64_t share their representation; the values are
+     * computed modulo 2^64 and handed out as int64_t. */
+    uint64_t *v = malloc(n ? n * 8 : 8);
     if (!v)
         return VEX_ENOMEM;
-    const unsigned char *p = raw + I64_HDR;
     if (kind == 0) {
-        for (size_t i = 0; i < n; i++)
-            v[i] = (int64_t)(base + (width ? get_packed(p + i * (size_t)width, width) : 0));
+        unpack(v, raw + I64_HDR, n, width, base);
     } else if (n > 0) {
-        uint64_t acc = first;
-        v[0] = (int64_t)acc;
-        for (size_t i = 1; i < n; i++) {
-            acc += base + (width ? get_packed(p + (i - 1) * (size_t)width, width) : 0);
-            v[i] = (int64_t)acc;
-        }
+        v[0] = first;
+        unpack(v + 1, raw + I64_HDR, m, width, base);
+        for (size_t i = 1; i < n; i++)
+            v[i] += v[i - 1];
     }
     c->vals = v;
     return 0;
@@ -785,10 +836,14 @@ static int decode_f64(struct rcol *c, size_t n, const unsigned char *raw, size_t
     double *v = malloc(n ? n * 8 : 8);
     if (!v)
         return VEX_ENOMEM;
+    const unsigned char *pl[8];
+    for (int k = 0; k < 8; k++)
+        pl[k] = raw + (size_t)k * n;
     for (size_t i = 0; i < n; i++) {
-        uint64_t bits = 0;
-        for (int k = 0; k < 8; k++)
-            bits |= (uint64_t)raw[(size_t)k * n + i] << (8 * k);
+        uint64_t bits = (uint64_t)pl[0][i] | (uint64_t)pl[1][i] << 8 |
+                        (uint64_t)pl[2][i] << 16 | (uint64_t)pl[3][i] << 24 |
+                        (uint64_t)pl[4][i] << 32 | (uint64_t)pl[5][i] << 40 |
+                        (uint64_t)pl[6][i] << 48 | (uint64_t)pl[7][i] << 56;
         memcpy(&v[i], &bits, 8);
     }
     c->vals = v;
@@ -838,12 +893,34 @@ static int decode_str(struct rcol *c, size_t n, unsigned char *raw, size_t raw_l
     c->dict_size = nd;
 
     const unsigned char *q = (const unsigned char *)end;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t code = width ? get_packed(q + i * (size_t)width, width) : 0;
-        if (code >= nd)
-            return VEX_ECORRUPT;
-        codes[i] = (uint32_t)code;
+    uint32_t maxcode = 0;
+    switch (width) {
+    case 0:
+        memset(codes, 0, n * sizeof(*codes));
+        break;
+    case 1:
+        for (size_t i = 0; i < n; i++)
+            codes[i] = q[i];
+        break;
+    case 2:
+        for (size_t i = 0; i < n; i++) {
+            uint16_t v;
+            memcpy(&v, q + 2 * i, 2);
+            codes[i] = le16toh(v);
+        }
+        break;
+    default:
+        for (size_t i = 0; i < n; i++) {
+            uint32_t v;
+            memcpy(&v, q + 4 * i, 4);
+            codes[i] = le32toh(v);
+        }
+        break;
     }
+    for (size_t i = 0; i < n; i++)
+        maxcode = codes[i] > maxcode ? codes[i] : maxcode;
+    if (n > 0 && maxcode >= nd)
+        return VEX_ECORRUPT;
     return 0;
 }
 
@@ -872,36 +949,36 @@ static int decode_blob(struct rcol *c, size_t n, unsigned char *raw, size_t raw_
     return 0;
 }
 
-/* load_column verifies one block and decodes it into c. */
-static int load_column(struct rcol *c, size_t n, int comp, const unsigned char *src,
-                       uint64_t stored, uint64_t raw_len, uint32_t crc, ZSTD_DCtx *dctx)
+/* decode turns a column's stored bytes into its arrays. Called under mu. */
+static int decode(struct vex_segment *s, struct rcol *c)
 {
-    if (vex_crc32c_of(src, stored) != crc)
+    size_t n = s->nrows;
+    if (c->raw_len > SIZE_MAX - 1)
         return VEX_ECORRUPT;
-    if (raw_len > SIZE_MAX - 1)
-        return VEX_ECORRUPT;
+    size_t raw_len = (size_t)c->raw_len;
     unsigned char *raw;
-    if (comp == 0) {
-        if (stored != raw_len)
+    if (c->comp == 0) {
+        if (c->stored != c->raw_len)
             return VEX_ECORRUPT;
         /* i64 and f64 decode into arrays of their own; only str and blob
          * keep the raw bytes, so only they need a copy. */
         if (c->type == VEX_SEGMENT_I64)
-            return decode_i64(c, n, src, raw_len);
+            return decode_i64(c, n, c->src, raw_len);
         if (c->type == VEX_SEGMENT_F64)
-            return decode_f64(c, n, src, raw_len);
+            return decode_f64(c, n, c->src, raw_len);
         raw = malloc(raw_len ? raw_len : 1);
         if (!raw)
             return VEX_ENOMEM;
-        memcpy(raw, src, raw_len);
+        memcpy(raw, c->src, raw_len);
     } else {
-        unsigned long long fcs = ZSTD_getFrameContentSize(src, stored);
-        if (fcs != raw_len)
+        if (!s->dctx && !(s->dctx = ZSTD_createDCtx()))
+            return VEX_ENOMEM;
+        if (ZSTD_getFrameContentSize(c->src, c->stored) != c->raw_len)
             return VEX_ECORRUPT;
         raw = malloc(raw_len ? raw_len : 1);
         if (!raw)
             return VEX_ENOMEM;
-        size_t z = ZSTD_decompressDCtx(dctx, raw, raw_len, src, stored);
+        size_t z = ZSTD_decompressDCtx(s->dctx, raw, raw_len, c->src, c->stored);
         if (ZSTD_isError(z) || z != raw_len) {
             free(raw);
             return VEX_ECORRUPT;
@@ -924,12 +1001,39 @@ static int load_column(struct rcol *c, size_t n, int comp, const unsigned char *
     }
 }
 
+/* load decodes column c unless that was done before; returns 0 or the
+ * error its decoding gave (which sticks: the bytes will not change). */
+static int load(const struct vex_segment *cs, struct rcol *c)
+{
+    /* Decoding fills a cache inside a segment the API hands out as const;
+     * mu serialises it, and a decoded column never changes again. */
+    struct vex_segment *s = (struct vex_segment *)cs;
+    pthread_mutex_lock(&s->mu);
+    if (c->state == 0) {
+        int rc = decode(s, c);
+        if (rc) {
+            free(c->vals);
+            free(c->body);
+            free(c->dict);
+            free(c->offs);
+            c->vals = c->body = NULL;
+            c->dict = NULL;
+            c->offs = NULL;
+        }
+        c->state = rc ? rc : 1;
+    }
+    int st = c->state;
+    pthread_mutex_unlock(&s->mu);
+    return st == 1 ? 0 : st;
+}
+
 static int cmp_names(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* parse parses the index and loads every column of the mapped file. */
+/* parse checks the frame of the mapped file and every checksum, and reads
+ * the index. Columns are decoded later, on demand. */
 static int parse(struct vex_segment *s, const unsigned char *map, uint64_t size)
 {
     if (size < HDR_SIZE + TRAILER_SIZE)
@@ -951,7 +1055,7 @@ static int parse(struct vex_segment *s, const unsigned char *map, uint64_t size)
     uint64_t nrows = take_u(&c, 8);
     uint64_t ncols = take_u(&c, 4);
     uint64_t nmeta = take_u(&c, 4);
-    if (c.bad || nrows > SIZE_MAX || ncols > MAX_COLS || nmeta > idx_len / 6)
+    if (c.bad || nrows > SIZE_MAX || ncols > MAX_COLS || nmeta > idx_len / 7)
         return VEX_ECORRUPT;
     s->nrows = (size_t)nrows;
     s->meta = calloc(nmeta ? nmeta : 1, sizeof(*s->meta));
@@ -975,44 +1079,37 @@ static int parse(struct vex_segment *s, const unsigned char *map, uint64_t size)
             return VEX_ENOMEM;
     }
 
-    ZSTD_DCtx *dctx = ZSTD_createDCtx();
-    if (!dctx)
-        return VEX_ENOMEM;
-    int rc = 0;
     uint64_t expect = HDR_SIZE;
-    for (uint64_t i = 0; i < ncols && rc == 0; i++) {
+    for (uint64_t i = 0; i < ncols; i++) {
         struct rcol *col = &s->cols[i];
         int type = (int)take_u(&c, 1);
         int comp = (int)take_u(&c, 1);
         size_t nl = take_u(&c, 2);
         if (c.bad || type < VEX_SEGMENT_I64 || type > VEX_SEGMENT_BLOB || comp > 1 || nl == 0 ||
-            nl > VEX_SEGMENT_MAX_NAME) {
-            rc = VEX_ECORRUPT;
-            break;
-        }
+            nl > VEX_SEGMENT_MAX_NAME)
+            return VEX_ECORRUPT;
         col->type = type;
+        col->comp = comp;
         col->name = take_str(&c, nl);
         s->ncols = i + 1;
-        uint64_t off = take_u(&c, 8), stored = take_u(&c, 8), raw = take_u(&c, 8);
+        uint64_t off = take_u(&c, 8);
+        col->stored = take_u(&c, 8);
+        col->raw_len = take_u(&c, 8);
         uint32_t crc = (uint32_t)take_u(&c, 4);
-        if (c.bad || off != expect || stored > idx_off - off) {
-            rc = VEX_ECORRUPT;
-            break;
-        }
-        if (!col->name) {
-            rc = VEX_ENOMEM;
-            break;
-        }
-        expect += stored;
-        rc = load_column(col, s->nrows, comp, map + off, stored, raw, crc, dctx);
+        if (c.bad || off != expect || col->stored > idx_off - off)
+            return VEX_ECORRUPT;
+        if (!col->name)
+            return VEX_ENOMEM;
+        col->src = map + off;
+        if (vex_crc32c_of(col->src, col->stored) != crc)
+            return VEX_ECORRUPT;
+        expect += col->stored;
     }
-    ZSTD_freeDCtx(dctx);
-    if (rc)
-        return rc;
     if (c.p != c.end || expect != idx_off)
         return VEX_ECORRUPT;
 
     /* Names must be unique, or lookups by name would be ambiguous. */
+    int rc = 0;
     if (s->ncols > 1) {
         char **names = malloc(s->ncols * sizeof(*names));
         if (!names)
@@ -1036,31 +1133,46 @@ int vex_segment_open(const char *path, struct vex_segment **out)
     if (fd < 0)
         return errno == ENOENT ? VEX_ENOENT : VEX_EIO;
     struct stat st;
-    if (fstat(fd, &st) != 0) {
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
         return VEX_EIO;
     }
     uint64_t size = (uint64_t)st.st_size;
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return VEX_EIO;
-    }
-    if (size < HDR_SIZE + TRAILER_SIZE) {
+    if (size < HDR_SIZE + TRAILER_SIZE || size > SIZE_MAX) {
         close(fd);
         return VEX_ECORRUPT;
     }
-    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    /* The mapping outlives the descriptor. Segments are never modified in
+     * place (a new version is renamed over the old name, and a deleted file
+     * lives on while mapped), so its bytes cannot change under us. */
+    void *map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
     close(fd);
     if (map == MAP_FAILED)
         return VEX_EIO;
     struct vex_segment *s = calloc(1, sizeof(*s));
-    int rc = s ? parse(s, map, size) : VEX_ENOMEM;
-    munmap(map, size);
+    if (!s || pthread_mutex_init(&s->mu, NULL) != 0) {
+        free(s);
+        munmap(map, (size_t)size);
+        return VEX_ENOMEM;
+    }
+    s->map = map;
+    s->map_size = (size_t)size;
+    int rc = parse(s, map, size);
     if (rc) {
         vex_segment_close(s);
         return rc;
     }
     *out = s;
+    return 0;
+}
+
+int vex_segment_verify(const struct vex_segment *s)
+{
+    for (size_t i = 0; i < s->ncols; i++) {
+        int rc = load(s, &s->cols[i]);
+        if (rc)
+            return rc;
+    }
     return 0;
 }
 
@@ -1094,34 +1206,44 @@ int vex_segment_column(const struct vex_segment *s, size_t i, const char **name,
     return 0;
 }
 
-static const struct rcol *find(const struct vex_segment *s, const char *name, int type)
+/* find returns the decoded column `name` of `type`; NULL with *err set to
+ * VEX_ENOENT when there is none, or to the error decoding it gave. */
+static struct rcol *find(const struct vex_segment *s, const char *name, int type, int *err)
 {
+    *err = VEX_ENOENT;
     if (!s || !name)
         return NULL;
-    for (size_t i = 0; i < s->ncols; i++)
-        if (s->cols[i].type == type && strcmp(s->cols[i].name, name) == 0)
-            return &s->cols[i];
+    for (size_t i = 0; i < s->ncols; i++) {
+        struct rcol *c = &s->cols[i];
+        if (c->type == type && strcmp(c->name, name) == 0) {
+            *err = load(s, c);
+            return *err ? NULL : c;
+        }
+    }
     return NULL;
 }
 
 const int64_t *vex_segment_i64(const struct vex_segment *s, const char *name)
 {
-    const struct rcol *c = find(s, name, VEX_SEGMENT_I64);
+    int err;
+    const struct rcol *c = find(s, name, VEX_SEGMENT_I64, &err);
     return c ? c->vals : NULL;
 }
 
 const double *vex_segment_f64(const struct vex_segment *s, const char *name)
 {
-    const struct rcol *c = find(s, name, VEX_SEGMENT_F64);
+    int err;
+    const struct rcol *c = find(s, name, VEX_SEGMENT_F64, &err);
     return c ? c->vals : NULL;
 }
 
 int vex_segment_str(const struct vex_segment *s, const char *name, const uint32_t **codes,
                     const char *const **dict, size_t *dict_size)
 {
-    const struct rcol *c = find(s, name, VEX_SEGMENT_STR);
+    int err;
+    const struct rcol *c = find(s, name, VEX_SEGMENT_STR, &err);
     if (!c)
-        return VEX_ENOENT;
+        return err;
     if (codes)
         *codes = c->vals;
     if (dict)
@@ -1134,9 +1256,10 @@ int vex_segment_str(const struct vex_segment *s, const char *name, const uint32_
 int vex_segment_blob(const struct vex_segment *s, const char *name, size_t row,
                      const void **ptr, size_t *len)
 {
-    const struct rcol *c = find(s, name, VEX_SEGMENT_BLOB);
+    int err;
+    const struct rcol *c = find(s, name, VEX_SEGMENT_BLOB, &err);
     if (!c)
-        return VEX_ENOENT;
+        return err;
     if (row >= s->nrows)
         return VEX_EINVAL;
     if (ptr)
@@ -1163,5 +1286,9 @@ void vex_segment_close(struct vex_segment *s)
     }
     free(s->cols);
     free(s->meta);
+    ZSTD_freeDCtx(s->dctx);
+    if (s->map)
+        munmap(s->map, s->map_size);
+    pthread_mutex_destroy(&s->mu);
     free(s);
 }

@@ -4,11 +4,13 @@
  * The embedded engine keeps session records in segments partitioned by
  * customer and day, and snapshots of sessionizer state. A writer collects
  * whole columns (every column has exactly nrows values) and writes the file
- * atomically; a reader loads and verifies the whole file at open and then
- * hands out plain arrays. The byte format is in FORMAT.md and segment.c.
+ * atomically. A reader maps the file and verifies every checksum at open;
+ * each column is decompressed and decoded into a plain array the first time
+ * it is asked for, so a query pays only for the columns it reads. The byte
+ * format is in FORMAT.md and segment.c.
  *
- * A writer is used by one thread. An open segment is immutable: any number of
- * threads may read it at once. */
+ * A writer is used by one thread. An open segment may be read by any number
+ * of threads at once (first-access decoding is serialised inside). */
 #ifndef VEX_STORE_SEGMENT_H
 #define VEX_STORE_SEGMENT_H
 
@@ -23,7 +25,7 @@ enum vex_segment_type {
 };
 
 /* Limits: column names and meta keys are 1..255 bytes, meta values up to
- * 1 MiB, strings and blobs up to 4 GiB - 1 each, at most 65535 columns. */
+ * 1 MiB, at most 65535 columns. */
 #define VEX_SEGMENT_MAX_NAME 255
 
 struct vex_segment_writer;
@@ -72,11 +74,18 @@ void vex_segment_writer_destroy(struct vex_segment_writer *w);
 
 struct vex_segment;
 
-/* vex_segment_open reads the file at `path`, verifies every checksum and
- * decodes all columns into memory. *out is the caller's until _close.
- * Returns 0, VEX_ENOENT (no such file), VEX_ECORRUPT (not a segment, a
- * checksum mismatch, or inconsistent contents), VEX_ENOMEM or VEX_EIO. */
+/* vex_segment_open maps the file at `path` and verifies its structure and
+ * every checksum, so damage anywhere in the file is reported here. Columns
+ * are decoded on first access. *out is the caller's until _close. Returns 0,
+ * VEX_ENOENT (no such file), VEX_ECORRUPT (not a segment, a checksum
+ * mismatch, or an inconsistent index), VEX_ENOMEM or VEX_EIO. */
 int vex_segment_open(const char *path, struct vex_segment **out);
+
+/* vex_segment_verify decodes every column now. A file whose checksums match
+ * but whose column contents are inconsistent (a writer bug or a forged file)
+ * is reported here, or by the accessors as they decode. Returns 0,
+ * VEX_ECORRUPT or VEX_ENOMEM. */
+int vex_segment_verify(const struct vex_segment *s);
 
 /* vex_segment_rows returns the number of rows. */
 size_t vex_segment_rows(const struct vex_segment *s);
@@ -94,19 +103,21 @@ int vex_segment_column(const struct vex_segment *s, size_t i, const char **name,
 
 /* vex_segment_i64 / _f64 return the column's nrows values (8-byte aligned,
  * borrowed until close; not NULL for an existing column even with 0 rows),
- * or NULL when there is no column of that name and type. */
+ * or NULL when there is no column of that name and type, or when it cannot
+ * be decoded (see vex_segment_verify). */
 const int64_t *vex_segment_i64(const struct vex_segment *s, const char *name);
 const double *vex_segment_f64(const struct vex_segment *s, const char *name);
 
 /* vex_segment_str gives a dictionary column: codes[i] (i < nrows) indexes
  * dict[0..dict_size), which is sorted by strcmp and has no duplicates. All
- * borrowed until close. Returns 0 or VEX_ENOENT (no such str column). */
+ * borrowed until close. Returns 0, VEX_ENOENT (no such str column),
+ * VEX_ECORRUPT or VEX_ENOMEM (decoding failed). */
 int vex_segment_str(const struct vex_segment *s, const char *name, const uint32_t **codes,
                     const char *const **dict, size_t *dict_size);
 
 /* vex_segment_blob gives the bytes of one row of a blob column (borrowed until
  * close; ptr is not NULL even for an empty blob). Returns 0, VEX_ENOENT (no
- * such blob column) or VEX_EINVAL (row >= nrows). */
+ * such blob column), VEX_EINVAL (row >= nrows), VEX_ECORRUPT or VEX_ENOMEM. */
 int vex_segment_blob(const struct vex_segment *s, const char *name, size_t row,
                      const void **ptr, size_t *len);
 

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "qtest.h"
+#include "query/query_int.h"
 
 #define ALL_METRICS                                                                       \
     "attempts,viewercount,endedplays,errors,totalstartupfailure,ebvs,buffcount,"          \
@@ -19,6 +20,30 @@
 
 /* Period [1000 s, 2000 s) = [1,000,000 ms, 2,000,000 ms). */
 #define PERIOD "planlevel=1&period=start=1000,end=2000"
+
+/* The name table and the enum must stay in step: every id's canonical name
+ * looks up to that id, and the names are those of SPEC 4.2 in its order. */
+static void test_metric_table(void **state)
+{
+    (void)state;
+    static const char *const spec[VEX_M_COUNT] = {
+        "attempts", "viewercount", "endedplays", "errors", "totalstartupfailure", "ebvs",
+        "buffcount", "uniqueviewercount", "concurviewavg", "startupabandonmentrate",
+        "failurerate", "playbackfailurerate", "bufferingratio", "sumbuffwaitcirr",
+        "vrtbufferingratio", "rebufferfrequency", "playdur", "latency", "median_latency",
+        "p95_latency", "p99_latency", "avgbitrate", "qualityofexperience",
+        "median_qualityofexperience"};
+    int counts = 0;
+    for (int m = 0; m < VEX_M_COUNT; m++) {
+        assert_string_equal(vex_metric_name(m), spec[m]);
+        assert_int_equal(vex_metric_lookup(spec[m], strlen(spec[m])), m);
+        counts += vex_metric_is_count(m);
+    }
+    assert_int_equal(counts, 8); /* attempts .. uniqueviewercount */
+    assert_int_equal(vex_metric_lookup("avg_latency", 11), VEX_M_LATENCY);
+    assert_int_equal(vex_metric_lookup("avg_qualityofexperience", 23), VEX_M_QOE);
+    assert_int_equal(vex_metric_lookup("latenc", 6), -1);
+}
 
 static void test_nothing_belongs_single_row_of_zeros(void **state)
 {
@@ -320,6 +345,40 @@ static void test_percentiles_nearest_rank(void **state)
     json_decref(j);
 }
 
+static void test_percentiles_with_repeats(void **state)
+{
+    (void)state;
+    /* 1000 plays with startup (i % 10) s: 100 each of 0..9 s. Ranks: median
+     * 500 -> 4, p95 950 -> 9, p99 990 -> 9. Group "e": 37 plays all 2.5 s. */
+    enum { N = 1037 };
+    struct vex_record *r = calloc(N, sizeof *r);
+    assert_non_null(r);
+    for (int i = 0; i < N; i++) {
+        r[i] = qt_rec("s", 1000000, 1000000);
+        r[i].startup_ms = i < 1000 ? (i * 3 % 10) * 1000 : 2500;
+        r[i].dims[VEX_DIM_CDN] = i < 1000 ? "d" : "e";
+    }
+    json_t *j = qt_run(VEX_EP_SESSION,
+                       PERIOD "&metrics=p99_latency,median_latency,p95_latency&aggby=cdn", r, N);
+    json_t *d = qt_row(j, 0);
+    qt_assert_near(qt_real(d, "median_latency"), 4.0);
+    qt_assert_near(qt_real(d, "p95_latency"), 9.0);
+    qt_assert_near(qt_real(d, "p99_latency"), 9.0);
+    json_t *e = qt_row(j, 1);
+    qt_assert_near(qt_real(e, "median_latency"), 2.5);
+    qt_assert_near(qt_real(e, "p99_latency"), 2.5);
+    json_decref(j);
+    /* 7 values [5 5 5 1 1 9 9]: median rank 4 -> 5, p95 rank 7 -> 9. */
+    static const int seven[7] = {5, 5, 5, 1, 1, 9, 9};
+    for (int i = 0; i < 7; i++)
+        r[i].startup_ms = seven[i] * 1000;
+    j = qt_run(VEX_EP_SESSION, PERIOD "&metrics=median_latency,p95_latency", r, 7);
+    qt_assert_near(qt_real(qt_row(j, 0), "median_latency"), 5.0);
+    qt_assert_near(qt_real(qt_row(j, 0), "p95_latency"), 9.0);
+    json_decref(j);
+    free(r);
+}
+
 static void test_unique_viewers_per_group(void **state)
 {
     (void)state;
@@ -393,6 +452,7 @@ static void test_qoefilter_on_session_metrics(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_metric_table),
         cmocka_unit_test(test_nothing_belongs_single_row_of_zeros),
         cmocka_unit_test(test_formulas),
         cmocka_unit_test(test_zero_denominators),
@@ -401,6 +461,7 @@ int main(void)
         cmocka_unit_test(test_streamtype_endpoints),
         cmocka_unit_test(test_buckets_endedplays_concurrency),
         cmocka_unit_test(test_percentiles_nearest_rank),
+        cmocka_unit_test(test_percentiles_with_repeats),
         cmocka_unit_test(test_unique_viewers_per_group),
         cmocka_unit_test(test_per_session_fields),
         cmocka_unit_test(test_qoefilter_on_session_metrics),
