@@ -658,12 +658,12 @@ function nextSort(sort, col) {
 function valueCell(dim, value) {
     const shown = value === '' ? '(none)' : value;
     const what = `${dimLabel(dim)} = ${shown}`;
-    return h('td', { class: 'dimcell' },
+    return h('td', {}, h('span', { class: 'dimcell' },
         h('button', { type: 'button', class: `link${value === '' ? ' empty' : ''}`,
                       'aria-label': `Filter: ${what}`, title: `Show only ${what}`,
                       onclick: () => addFilter(dim, '=', value) }, shown),
         h('button', { type: 'button', class: 'exclude', 'aria-label': `Exclude: ${what}`,
-                      title: `Exclude ${what}`, onclick: () => addFilter(dim, '!=', value) }, '⊘'));
+                      title: `Exclude ${what}`, onclick: () => addFilter(dim, '!=', value) }, '⊘')));
 }
 
 function pager(el, offset, limit, total, go) {

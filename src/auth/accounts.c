@@ -1253,13 +1253,10 @@ static int insert_refresh(sqlite3 *db, const char *name, const char *scope, cons
 int vex_accounts_refresh_issue(struct vex_accounts *a, const char *name, const char *scope,
                                int64_t ttl_s, char **token_out)
 {
-    uint8_t raw[16];
     char family[33];
-    int rc = vex_secret_random(raw, sizeof raw);
+    int rc = vex_secret_random_hex(family, 16);
     if (rc)
         return rc;
-    for (size_t i = 0; i < sizeof raw; i++)
-        snprintf(family + 2 * i, 3, "%02x", raw[i]);
     pthread_mutex_lock(&a->db_lock);
     rc = begin(a->db);
     if (rc == 0) {

@@ -677,13 +677,10 @@ void vex_auth_grant_deinit(struct vex_auth_grant *g)
 static int sign_access(struct vex_auth *auth, const char *realm, const struct vex_principal *p,
                        const char *scope, char **token_out)
 {
-    uint8_t raw[16];
     char jti[33];
-    int rc = vex_secret_random(raw, sizeof raw);
+    int rc = vex_secret_random_hex(jti, 16);
     if (rc)
         return rc;
-    for (size_t i = 0; i < sizeof raw; i++)
-        snprintf(jti + 2 * i, 3, "%02x", raw[i]);
     size_t len = strlen(auth->issuer_base) + strlen(realm) + 16;
     char *iss = malloc(len);
     json_t *customers = json_array();

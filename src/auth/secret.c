@@ -18,6 +18,20 @@ int vex_secret_random(void *buf, size_t n)
     return 0;
 }
 
+int vex_secret_random_hex(char *out, size_t nbytes)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint8_t raw[64];
+    if (nbytes > sizeof raw || vex_secret_random(raw, nbytes) != 0)
+        return VEX_EIO;
+    for (size_t i = 0; i < nbytes; i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[2 * nbytes] = '\0';
+    return 0;
+}
+
 int vex_secret_generate(const char *prefix, char **out)
 {
     uint8_t raw[VEX_SECRET_RANDOM_BYTES];

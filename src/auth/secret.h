@@ -20,6 +20,10 @@ int vex_secret_generate(const char *prefix, char **out);
 /* vex_secret_random fills buf with n bytes from RAND_bytes; VEX_EIO on failure. */
 int vex_secret_random(void *buf, size_t n);
 
+/* vex_secret_random_hex writes 2 * nbytes random lowercase hex digits and a
+ * NUL into out (an id such as a token's jti); VEX_EIO on failure. */
+int vex_secret_random_hex(char *out, size_t nbytes);
+
 /* vex_secret_digest stores SHA-256(s[0..len)) in out; VEX_EIO on failure.
  * SHA-256 without salt or stretching is enough for generated secrets, whose
  * 256 random bits make a dictionary useless; passwords use password.h. */

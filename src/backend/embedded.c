@@ -62,6 +62,13 @@ struct vex_engine {
     size_t nparts, capparts;
     uint64_t ckpt_lsn;
     uint64_t wal_bytes;
+    /* Replication: everything logged before pushed_lsn is in the replica;
+     * unpushed_bytes of log are not yet. */
+    uint64_t pushed_lsn;
+    int64_t pushed_until_ms; /* sessions changed before this are in the replica */
+    uint64_t unpushed_bytes;
+    uint64_t pushes, push_failures;
+    pthread_mutex_t push_mu; /* one push at a time */
     uint64_t batches, events, checkpoints;
     pthread_mutex_t ckpt_mu; /* one checkpoint at a time */
     pthread_t bg;
@@ -182,10 +189,16 @@ int vex_engine_ingest(struct vex_engine *e, const char *customer, const struct v
         return rc;
     uint64_t lsn;
     pthread_mutex_lock(&e->ingest_mu);
+    if (e->opt.replica && e->unpushed_bytes > e->opt.replica_backlog_bytes) {
+        pthread_mutex_unlock(&e->ingest_mu);
+        free(buf);
+        return VEX_EUNAVAIL;
+    }
     rc = vex_wal_append(e->wal, buf, len, &lsn);
     if (!rc) {
         rc = apply_batch(e, customer, evs, n, ip, t);
         e->wal_bytes += len;
+        e->unpushed_bytes += len;
     }
     int want_ckpt = e->opt.checkpoint_wal_bytes && e->wal_bytes >= e->opt.checkpoint_wal_bytes;
     pthread_mutex_unlock(&e->ingest_mu);
@@ -539,13 +552,18 @@ done:
 
 static int write_manifest(struct vex_engine *e, const struct part *parts, size_t n, uint64_t lsn)
 {
+    /* With a replica, the log must keep what the replica does not hold yet:
+     * replay from there is harmless for what the segments already have,
+     * since a replayed event is a duplicate of its seq. */
+    if (e->opt.replica && e->pushed_lsn < lsn)
+        lsn = e->pushed_lsn;
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, json_pack("{s:s,s:I,s:s}", "customer", parts[i].customer,
                                              "day", (json_int_t)parts[i].day, "file",
                                              parts[i].file));
-    json_t *doc = json_pack("{s:i,s:I,s:o}", "version", 1, "lsn", (json_int_t)lsn,
-                            "partitions", arr);
+    json_t *doc = json_pack("{s:i,s:I,s:I,s:o}", "version", 1, "lsn", (json_int_t)lsn,
+                            "pushed_until_ms", (json_int_t)e->pushed_until_ms, "partitions", arr);
     char path[PATH_MAX], tmp[PATH_MAX];
     snprintf(path, sizeof path, "%s/MANIFEST", e->store_dir);
     snprintf(tmp, sizeof tmp, "%s/MANIFEST.tmp", e->store_dir);
@@ -586,6 +604,8 @@ static int read_manifest(struct vex_engine *e)
     if (json_unpack(doc, "{s:I,s:o}", "lsn", &lsn, "partitions", &arr) || !json_is_array(arr))
         goto done;
     e->ckpt_lsn = (uint64_t)lsn;
+    json_t *pu = json_object_get(doc, "pushed_until_ms");
+    e->pushed_until_ms = json_is_integer(pu) ? json_integer_value(pu) : 0;
     size_t n = json_array_size(arr);
     e->parts = calloc(n ? n : 1, sizeof *e->parts);
     if (!e->parts) {
@@ -711,6 +731,8 @@ int vex_engine_checkpoint(struct vex_engine *e)
     }
     if (!rc)
         rc = write_manifest(e, newparts, nnew, lsn);
+    if (e->opt.replica && e->pushed_lsn < lsn)
+        lsn = e->pushed_lsn;
     if (!rc) {
         for (size_t k = 0; k < nd; k++) {
             struct cust *c = e->custs[dv[k].cust];
@@ -749,6 +771,87 @@ unlock:
     return rc;
 }
 
+/* ---- replication ---- */
+
+struct push_set {
+    struct cust *c;
+    size_t *rows;
+    size_t n, cap;
+};
+
+int vex_engine_push(struct vex_engine *e)
+{
+    if (!e->opt.replica)
+        return 0;
+    int rc = 0;
+    pthread_mutex_lock(&e->push_mu);
+    pthread_mutex_lock(&e->ingest_mu);
+    uint64_t lsn = vex_wal_next_lsn(e->wal);
+    uint64_t bytes = e->unpushed_bytes;
+    int64_t started = now_ms();
+    size_t nc = e->ncust;
+    struct push_set *sets = calloc(nc ? nc : 1, sizeof *sets);
+    if (!sets)
+        rc = VEX_ENOMEM;
+    for (size_t i = 0; i < nc && !rc; i++) {
+        sets[i].c = e->custs[i];
+        rc = vex_table_take_unpushed(e->custs[i]->t, &sets[i].rows, &sets[i].n, &sets[i].cap);
+    }
+    pthread_mutex_unlock(&e->ingest_mu);
+
+    /* Records are built under the customer's read lock; their strings live
+     * in the table's pools, which never move them. */
+    struct vex_record *recs = NULL;
+    int64_t *vers = NULL;
+    size_t done = 0;
+    for (size_t i = 0; i < nc && !rc; i++, done = i) {
+        struct push_set *ps = &sets[i];
+        for (size_t off = 0; off < ps->n && !rc; off += 4096) {
+            size_t k = ps->n - off < 4096 ? ps->n - off : 4096;
+            if (!recs) {
+                recs = malloc(4096 * sizeof *recs);
+                vers = malloc(4096 * sizeof *vers);
+                if (!recs || !vers) {
+                    rc = VEX_ENOMEM;
+                    break;
+                }
+            }
+            pthread_rwlock_rdlock(&ps->c->lock);
+            for (size_t j = 0; j < k; j++) {
+                size_t row = ps->rows[off + j];
+                vex_table_record(ps->c->t, row, INT64_MIN / 2, e->opt.session_timeout_ms,
+                                 &recs[j]);
+                vers[j] = vex_table_last_change(ps->c->t, row);
+            }
+            pthread_rwlock_unlock(&ps->c->lock);
+            rc = e->opt.replica->push(e->opt.replica->self, ps->c->id, recs, vers, k);
+        }
+    }
+    (void)done;
+    pthread_mutex_lock(&e->ingest_mu);
+    if (rc) {
+        /* Whatever was not confirmed is pushed again next time (the
+         * replica replaces rows by version, so a repeat is harmless). */
+        for (size_t i = 0; i < nc; i++)
+            if (sets && sets[i].n)
+                vex_table_mark_unpushed(sets[i].c->t, sets[i].rows, sets[i].n);
+        e->push_failures++;
+    } else {
+        e->pushed_lsn = lsn;
+        e->pushed_until_ms = started;
+        e->unpushed_bytes -= bytes;
+        e->pushes++;
+    }
+    pthread_mutex_unlock(&e->ingest_mu);
+    for (size_t i = 0; sets && i < nc; i++)
+        free(sets[i].rows);
+    free(sets);
+    free(recs);
+    free(vers);
+    pthread_mutex_unlock(&e->push_mu);
+    return rc;
+}
+
 /* ---- open / close ---- */
 
 static int replay_one(void *ctx, uint64_t lsn, const void *payload, size_t len)
@@ -768,11 +871,14 @@ static int replay_one(void *ctx, uint64_t lsn, const void *payload, size_t len)
 static void *bg_main(void *arg)
 {
     struct vex_engine *e = arg;
+    int64_t last_ckpt = now_ms();
     pthread_mutex_lock(&e->bg_mu);
     while (!e->stop) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         int64_t ms = e->opt.checkpoint_interval_ms > 0 ? e->opt.checkpoint_interval_ms : 60000;
+        if (e->opt.replica && e->opt.replica_interval_ms < ms)
+            ms = e->opt.replica_interval_ms;
         ts.tv_sec += ms / 1000;
         ts.tv_nsec += (ms % 1000) * 1000000;
         if (ts.tv_nsec >= 1000000000) {
@@ -783,9 +889,20 @@ static void *bg_main(void *arg)
         if (e->stop)
             break;
         pthread_mutex_unlock(&e->bg_mu);
-        int rc = vex_engine_checkpoint(e);
-        if (rc)
-            fprintf(stderr, "vex: checkpoint failed: %s\n", vex_strerror(rc));
+        int64_t t = now_ms();
+        if (e->opt.replica) {
+            int rc = vex_engine_push(e);
+            if (rc)
+                fprintf(stderr, "vex: replica push failed: %s (will retry)\n", vex_strerror(rc));
+        }
+        int64_t every = e->opt.checkpoint_interval_ms > 0 ? e->opt.checkpoint_interval_ms : 60000;
+        if (t - last_ckpt >= every || (e->opt.checkpoint_wal_bytes &&
+                                       e->wal_bytes >= e->opt.checkpoint_wal_bytes)) {
+            last_ckpt = t;
+            int rc = vex_engine_checkpoint(e);
+            if (rc)
+                fprintf(stderr, "vex: checkpoint failed: %s\n", vex_strerror(rc));
+        }
         pthread_mutex_lock(&e->bg_mu);
     }
     pthread_mutex_unlock(&e->bg_mu);
@@ -802,6 +919,11 @@ int vex_engine_open(const struct vex_engine_options *opt, struct vex_engine **ou
         e->opt.session_timeout_ms = 120000;
     pthread_mutex_init(&e->ingest_mu, NULL);
     pthread_mutex_init(&e->ckpt_mu, NULL);
+    pthread_mutex_init(&e->push_mu, NULL);
+    if (e->opt.replica_interval_ms <= 0)
+        e->opt.replica_interval_ms = 1000;
+    if (!e->opt.replica_backlog_bytes)
+        e->opt.replica_backlog_bytes = (size_t)1 << 30;
     pthread_mutex_init(&e->bg_mu, NULL);
     pthread_cond_init(&e->bg_cond, NULL);
     pthread_rwlock_init(&e->cust_lock, NULL);
@@ -815,11 +937,19 @@ int vex_engine_open(const struct vex_engine_options *opt, struct vex_engine **ou
         rc = vex_wal_open(wal_dir, (enum vex_wal_sync)opt->fsync_policy, &e->wal);
     if (!rc)
         rc = vex_wal_replay(e->wal, e->ckpt_lsn, replay_one, e);
+    if (!rc && e->opt.replica) {
+        /* Sessions changed since the last confirmed push may be missing in
+         * the replica: push them again (1 s of margin for clock steps). */
+        for (size_t i = 0; i < e->ncust; i++)
+            vex_table_mark_unpushed_since(e->custs[i]->t, e->pushed_until_ms - 1000);
+        e->pushed_lsn = e->ckpt_lsn;
+        e->unpushed_bytes = e->wal_bytes;
+    }
     if (rc) {
         vex_engine_close(e);
         return rc;
     }
-    if (opt->checkpoint_interval_ms > 0 || opt->checkpoint_wal_bytes > 0) {
+    if (opt->checkpoint_interval_ms > 0 || opt->checkpoint_wal_bytes > 0 || opt->replica) {
         if (pthread_create(&e->bg, NULL, bg_main, e) == 0)
             e->bg_running = 1;
     }
@@ -840,6 +970,9 @@ void vex_engine_stats(struct vex_engine *e, struct vex_engine_stats *st)
     st->events = e->events;
     st->checkpoints = e->checkpoints;
     st->wal_bytes_since_checkpoint = e->wal_bytes;
+    st->replica_backlog_bytes = e->opt.replica ? e->unpushed_bytes : 0;
+    st->replica_pushes = e->pushes;
+    st->replica_failures = e->push_failures;
     pthread_mutex_unlock(&e->ingest_mu);
 }
 
@@ -855,6 +988,8 @@ void vex_engine_close(struct vex_engine *e)
         pthread_join(e->bg, NULL);
     }
     if (e->wal) {
+        if (e->opt.replica && vex_engine_push(e))
+            fprintf(stderr, "vex: final replica push failed; the log keeps the events\n");
         int rc = vex_engine_checkpoint(e);
         if (rc)
             fprintf(stderr, "vex: final checkpoint failed: %s\n", vex_strerror(rc));
@@ -869,6 +1004,7 @@ void vex_engine_close(struct vex_engine *e)
     free(e->parts);
     pthread_mutex_destroy(&e->ingest_mu);
     pthread_mutex_destroy(&e->ckpt_mu);
+    pthread_mutex_destroy(&e->push_mu);
     pthread_mutex_destroy(&e->bg_mu);
     pthread_cond_destroy(&e->bg_cond);
     pthread_rwlock_destroy(&e->cust_lock);

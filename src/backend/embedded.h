@@ -16,12 +16,26 @@
 
 struct vex_engine;
 
+/* A replica receives every changed session (its whole record and a
+ * version that grows with each change of that session), e.g. ClickHouse for
+ * scale-out. push returns 0 once the replica holds the rows durably; until
+ * then the write-ahead log keeps the events they came from. */
+struct vex_replica {
+    void *self;
+    int (*push)(void *self, const char *customer, const struct vex_record *recs,
+                const int64_t *versions, size_t n);
+};
+
 struct vex_engine_options {
     const char *data_dir;
     int fsync_policy;               /* enum vex_wal_sync */
     int64_t session_timeout_ms;     /* default 120000 */
     int64_t checkpoint_interval_ms; /* 0: no background checkpoints */
     size_t checkpoint_wal_bytes;    /* checkpoint once this much log accrued (0: never) */
+    const struct vex_replica *replica; /* NULL: embedded only */
+    int64_t replica_interval_ms;       /* push period, default 1000 */
+    size_t replica_backlog_bytes;      /* log not yet pushed past which ingest is refused
+                                          (VEX_EUNAVAIL -> 503); default 1 GiB */
 };
 
 struct vex_engine_stats {
@@ -32,7 +46,14 @@ struct vex_engine_stats {
     uint64_t events;
     uint64_t checkpoints;
     uint64_t wal_bytes_since_checkpoint;
+    uint64_t replica_backlog_bytes; /* log bytes whose sessions are not pushed yet */
+    uint64_t replica_pushes;
+    uint64_t replica_failures;
 };
+
+/* vex_engine_push sends every changed session to the replica now (the
+ * background thread also does it every replica_interval_ms). */
+int vex_engine_push(struct vex_engine *e);
 
 /* vex_engine_open loads the store under data_dir/store (creating it). */
 int vex_engine_open(const struct vex_engine_options *opt, struct vex_engine **out);
@@ -40,7 +61,7 @@ int vex_engine_open(const struct vex_engine_options *opt, struct vex_engine **ou
 /* vex_engine_ingest stores a validated batch for `customer`, applies it to
  * the sessions, and returns once it is durable. `ip` is the client address
  * ("" for bulk loads). VEX_EIO (log write failed: nothing acknowledged),
- * VEX_ENOMEM. */
+ * VEX_EUNAVAIL (the replica is too far behind), VEX_ENOMEM. */
 int vex_engine_ingest(struct vex_engine *e, const char *customer, const struct vex_event *evs,
                       size_t n, const char *ip);
 

@@ -1,8 +1,10 @@
 /* event.h - player events of SPEC section 2: decoding and validation of a
  * request body (JSON array or NDJSON) into a batch of events.
  *
- * A batch owns the parsed document; the events' strings point into it and
- * live until vex_event_batch_destroy(). */
+ * The events' strings (sid, dims) are NOT NUL-terminated: use their lengths.
+ * A string written without escapes points into the body itself, so the body
+ * must outlive the batch; one with escapes is decoded into memory the batch
+ * owns until vex_event_batch_destroy(). */
 #ifndef VEX_INGEST_EVENT_H
 #define VEX_INGEST_EVENT_H
 
@@ -45,7 +47,7 @@ struct vex_event {
 struct vex_event_batch {
     struct vex_event *events;
     size_t count;
-    void *doc; /* private: whatever keeps the strings alive */
+    void *doc; /* private: the decoded strings that had escapes (may be NULL) */
 };
 
 /* Where and why a body was rejected. */
@@ -58,8 +60,9 @@ struct vex_event_error {
 
 enum vex_body_format { VEX_BODY_JSON_ARRAY, VEX_BODY_NDJSON, VEX_BODY_AUTO };
 
-/* vex_event_batch_parse decodes body[0..len) and validates every event.
- * On success fills *out (caller destroys it). On a bad body returns
+/* vex_event_batch_parse decodes body[0..len) (strict JSON, RFC 8259; body
+ * need not be NUL-terminated) and validates every event. On success fills
+ * *out (caller destroys it; body must outlive it). On a bad body returns
  * VEX_EINVAL with *err naming the first bad event and field; VEX_ENOMEM. */
 int vex_event_batch_parse(const char *body, size_t len, enum vex_body_format fmt,
                           struct vex_event_batch *out, struct vex_event_error *err);

@@ -24,6 +24,7 @@
 #define F_LIVE_KNOWN 0x0400u
 #define F_IP_EXPLICIT 0x0800u
 #define F_DIRTY 0x1000u
+#define F_UNPUSHED 0x2000u
 
 struct ext {
     struct vex_machine prefix;
@@ -245,7 +246,8 @@ static void store_machine(struct vex_table *t, size_t i, const struct vex_machin
     t->rebuffers[i] = m->rebuffers;
     t->seeks[i] = m->seeks;
     t->warnings[i] = m->warnings;
-    uint16_t keep = t->flags[i] & (VEX_COL_LIVE | F_LIVE_KNOWN | F_IP_EXPLICIT | F_DIRTY);
+    uint16_t keep =
+        t->flags[i] & (VEX_COL_LIVE | F_LIVE_KNOWN | F_IP_EXPLICIT | F_DIRTY | F_UNPUSHED);
     t->flags[i] = (uint16_t)(keep | (m->state & VEX_COL_STATE_MASK) | (m->started ? F_STARTED : 0) |
                              (m->has_kbps ? F_HAS_KBPS : 0) | (m->played ? VEX_COL_PLAYED : 0) |
                              (m->vsf ? VEX_COL_VSF : 0) | (m->vpf ? VEX_COL_VPF : 0) |
@@ -500,7 +502,7 @@ int vex_table_apply(struct vex_table *t, const struct vex_event *ev, const char 
     }
     if (!rc) {
         t->last_change[i] = now_ms;
-        t->flags[i] |= F_DIRTY;
+        t->flags[i] |= F_DIRTY | F_UNPUSHED;
     }
     return rc;
 }
@@ -533,8 +535,8 @@ void vex_table_columns(const struct vex_table *t, int64_t now_ms, int64_t timeou
     c->timeout_ms = timeout_ms;
 }
 
-static void fill_record(const struct vex_table *t, size_t i, struct vex_record *r,
-                        int64_t now_ms, int64_t timeout_ms)
+void vex_table_record(const struct vex_table *t, size_t i, int64_t now_ms, int64_t timeout_ms,
+                      struct vex_record *r)
 {
     struct vex_machine m;
     load_machine(t, i, &m);
@@ -554,7 +556,7 @@ int vex_table_scan(struct vex_table *t, int64_t from_ms, int64_t to_ms, int64_t 
     for (size_t i = 0; i < t->n; i++) {
         if (!(t->flags[i] & F_STARTED) || t->last_ts[i] < from_ms || t->attempt_ts[i] >= to_ms)
             continue;
-        fill_record(t, i, &batch[nb++], now_ms, timeout_ms);
+        vex_table_record(t, i, now_ms, timeout_ms, &batch[nb++]);
         if (nb == SCAN_BATCH) {
             int rc = fn(ctx, batch, nb);
             if (rc)
@@ -683,4 +685,40 @@ void vex_table_mark_saved(struct vex_table *t, size_t i, int64_t day)
 {
     t->flags[i] &= (uint16_t)~F_DIRTY;
     t->saved_day[i] = (int32_t)day;
+}
+
+int64_t vex_table_last_change(const struct vex_table *t, size_t i)
+{
+    return t->last_change[i];
+}
+
+int vex_table_take_unpushed(struct vex_table *t, size_t **rows, size_t *n, size_t *cap)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        if (!(t->flags[i] & F_UNPUSHED))
+            continue;
+        if (*n == *cap) {
+            size_t c = *cap ? *cap * 2 : 1024;
+            if (grow((void **)rows, sizeof **rows, c))
+                return VEX_ENOMEM;
+            *cap = c;
+        }
+        (*rows)[(*n)++] = i;
+        t->flags[i] &= (uint16_t)~F_UNPUSHED;
+    }
+    return 0;
+}
+
+void vex_table_mark_unpushed(struct vex_table *t, const size_t *rows, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (rows[k] < t->n)
+            t->flags[rows[k]] |= F_UNPUSHED;
+}
+
+void vex_table_mark_unpushed_since(struct vex_table *t, int64_t since_ms)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (t->last_change[i] >= since_ms)
+            t->flags[i] |= F_UNPUSHED;
 }

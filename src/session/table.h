@@ -78,6 +78,20 @@ void vex_table_export(const struct vex_table *t, size_t i, struct vex_session_st
  * is present, VEX_ECORRUPT on inconsistent state, VEX_ENOMEM. */
 int vex_table_import(struct vex_table *t, const struct vex_session_state *in);
 
+/* vex_table_record fills the record of session i (strings borrowed from the
+ * table; they never move, so they stay valid while the table lives). */
+void vex_table_record(const struct vex_table *t, size_t i, int64_t now_ms, int64_t timeout_ms,
+                      struct vex_record *r);
+int64_t vex_table_last_change(const struct vex_table *t, size_t i);
+
+/* Replication bookkeeping: every change marks the session "unpushed".
+ * vex_table_take_unpushed appends the rows so marked to *rows (growing it)
+ * and clears the mark; vex_table_mark_unpushed sets it again (after a failed
+ * push, or for sessions changed since a time). */
+int vex_table_take_unpushed(struct vex_table *t, size_t **rows, size_t *n, size_t *cap);
+void vex_table_mark_unpushed(struct vex_table *t, const size_t *rows, size_t n);
+void vex_table_mark_unpushed_since(struct vex_table *t, int64_t since_ms);
+
 /* Checkpoint bookkeeping: each session remembers whether it changed since
  * the last checkpoint and which partition (day of attempt_ts) it was written
  * to. */

@@ -1,6 +1,7 @@
 /* test_accounts.c - the accounts database: customers, ingest keys, users,
  * API keys, refresh-token rotation, what is stored on disk, and that a
  * second handle (as a CLI process would hold) sees changes at once. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -348,6 +349,50 @@ static void refresh_rotation(void **state)
     free(t2);
 }
 
+struct lookers {
+    struct vex_accounts *a;
+    int failures;
+};
+
+static void *look_up(void *arg)
+{
+    struct lookers *l = arg;
+    char id[VEX_CUSTOMER_ID_MAX + 1];
+    int64_t plan;
+    for (int i = 0; i < 3000; i++) {
+        if (vex_accounts_customer_by_ingest_key(l->a, "stable-key", id) != 0 ||
+            strcmp(id, "stable") != 0 || vex_accounts_customer_get(l->a, "stable", &plan) != 0 ||
+            plan != 1)
+            __atomic_add_fetch(&l->failures, 1, __ATOMIC_RELAXED);
+    }
+    return NULL;
+}
+
+/* Lookups from several threads while another handle keeps changing the
+ * file (each change makes the cache rebuild): a key that stays valid is
+ * never refused on the way. */
+static void concurrent_lookups(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(vex_accounts_customer_add(f->a, "stable", 1, "stable-key", NULL), 0);
+    struct lookers l = {f->a, 0};
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, look_up, &l), 0);
+    for (int i = 0; i < 40; i++) {
+        char id[16], key[16];
+        snprintf(id, sizeof id, "c%d", i);
+        snprintf(key, sizeof key, "k%d", i);
+        assert_int_equal(vex_accounts_customer_add(f->b, id, i, key, NULL), 0);
+        assert_int_equal(vex_accounts_ingest_key_revoke(f->b, key), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(l.failures, 0);
+    char id[VEX_CUSTOMER_ID_MAX + 1];
+    assert_int_equal(vex_accounts_customer_by_ingest_key(f->a, "k39", id), VEX_EAUTH);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -358,6 +403,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(users_and_passwords, setup, teardown),
         cmocka_unit_test_setup_teardown(api_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(refresh_rotation, setup, teardown),
+        cmocka_unit_test_setup_teardown(concurrent_lookups, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,26 @@ static int parse(const char *body, struct vex_event_batch *b, struct vex_event_e
     return vex_event_batch_parse(body, strlen(body), VEX_BODY_AUTO, b, err);
 }
 
+/* Event strings are not NUL-terminated: compare them by length. */
+static void assert_text(const char *s, size_t len, const char *want)
+{
+    assert_non_null(s);
+    assert_int_equal(len, strlen(want));
+    assert_memory_equal(s, want, len);
+}
+
+static void expect_bad_json(const char *body, size_t len)
+{
+    struct vex_event_batch b;
+    struct vex_event_error err;
+    int rc = vex_event_batch_parse(body, len, VEX_BODY_AUTO, &b, &err);
+    if (rc != VEX_EINVAL)
+        fail_msg("accepted: %.*s", (int)len, body);
+    assert_string_equal(err.code, "bad_json");
+    assert_int_equal(err.index, -1);
+    assert_string_equal(err.field, "");
+}
+
 static void expect_invalid(const char *body, long index, const char *field)
 {
     struct vex_event_batch b;
@@ -44,7 +64,8 @@ static void test_array_and_ndjson(void **state)
     assert_true(b.events[0].has_kbps);
     assert_true(b.events[0].kbps == 1500.5);
     assert_int_equal(b.events[0].live, 1);
-    assert_string_equal(b.events[0].dims[VEX_DIM_CDN], "x");
+    assert_text(b.events[0].dims[VEX_DIM_CDN], b.events[0].dim_len[VEX_DIM_CDN], "x");
+    assert_text(b.events[0].sid, b.events[0].sid_len, "a");
     assert_null(b.events[0].dims[VEX_DIM_COUNTRY]);
     assert_int_equal(b.events[1].fatal, 0);
     assert_int_equal(b.events[1].live, -1);
@@ -119,12 +140,123 @@ static void test_invalid_fields(void **state)
     expect_invalid(body, 0, "asset");
 }
 
+static void test_escapes_and_duplicates(void **state)
+{
+    (void)state;
+    struct vex_event_batch b;
+    struct vex_event_error err;
+    /* "s\u0069d" is the key sid; \u00e9 is U+00E9 (C3 A9 in UTF-8); the pair
+     * \ud83d\ude00 is U+1F600 (F0 9F 98 80); the last "ts" wins. */
+    const char *body = "{\"s\\u0069d\":\"a\\\"b\\\\c\\/d\\n\",\"seq\":1,\"ts\":\"x\",\"ts\":7,"
+                       "\"type\":\"pl\\u0061ying\",\"cdn\":\"caf\\u00e9\","
+                       "\"title\":\"\\ud83d\\ude00\",\"x\":{\"y\":[1,{\"z\":null}]}}";
+    assert_int_equal(parse(body, &b, &err), 0);
+    assert_int_equal(b.count, 1);
+    assert_text(b.events[0].sid, b.events[0].sid_len, "a\"b\\c/d\n");
+    assert_int_equal(b.events[0].seq, 1);
+    assert_int_equal(b.events[0].ts, 7);
+    assert_int_equal(b.events[0].type, VEX_EV_PLAYING);
+    assert_text(b.events[0].dims[VEX_DIM_CDN], b.events[0].dim_len[VEX_DIM_CDN], "caf\xc3\xa9");
+    assert_text(b.events[0].dims[VEX_DIM_TITLE], b.events[0].dim_len[VEX_DIM_TITLE],
+                "\xf0\x9f\x98\x80");
+    vex_event_batch_destroy(&b);
+
+    /* A later valid copy of a key hides an earlier invalid one, and the other
+     * way round. */
+    expect_invalid("{\"sid\":\"a\",\"seq\":0,\"ts\":5,\"type\":\"start\",\"kbps\":1,"
+                   "\"kbps\":-2}",
+                   0, "kbps");
+    assert_int_equal(parse("{\"sid\":\"a\",\"seq\":0,\"ts\":5,\"type\":\"start\",\"kbps\":-2,"
+                           "\"kbps\":2.5e1}",
+                           &b, &err),
+                     0);
+    assert_true(b.events[0].kbps == 25.0);
+    vex_event_batch_destroy(&b);
+}
+
+static void test_strictness(void **state)
+{
+    (void)state;
+    const char *head = "{\"sid\":\"a\",\"seq\":0,\"ts\":5,\"type\":\"start\",\"x\":";
+    static const char *const bad_values[] = {
+        "01",       "+1",       ".5",        "1.",         "1e",         "-",
+        "NaN",      "Infinity", "tru",       "\"\\x\"",    "\"\\u12g4\"", "\"\\ud800\"",
+        "\"\\udc00\"", "\"\\ud800\\u0041\"", "\"\\u0000\"", "\"\x01\"", "\"\xc0\x80\"",
+        "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"", "\"\xe2\x82\"", "[1,]", "{\"a\":1,}",
+        "9223372036854775808", "-9223372036854775809", "1e400", "/* c */1",
+    };
+    char body[256];
+    for (size_t i = 0; i < sizeof bad_values / sizeof bad_values[0]; i++) {
+        int n = snprintf(body, sizeof body, "%s%s}", head, bad_values[i]);
+        expect_bad_json(body, (size_t)n);
+    }
+    static const char *const good_values[] = {
+        "-0", "-0.0", "1e-400", "9223372036854775807", "-9223372036854775808", "\"\x7f\"",
+        "\"\\ud83d\\ude00\"", "[[],{}]", "1E+2",
+    };
+    for (size_t i = 0; i < sizeof good_values / sizeof good_values[0]; i++) {
+        struct vex_event_batch b;
+        struct vex_event_error err;
+        int n = snprintf(body, sizeof body, "%s%s}", head, good_values[i]);
+        if (vex_event_batch_parse(body, (size_t)n, VEX_BODY_AUTO, &b, &err))
+            fail_msg("rejected: %s (%s)", body, err.message);
+        vex_event_batch_destroy(&b);
+    }
+    /* Trailing garbage, a NUL byte, a top-level scalar, two values. */
+    expect_bad_json("[] x", 4);
+    expect_bad_json("[]\0", 3);
+    expect_bad_json("5", 1);
+    /* An empty body is no line of NDJSON (0 events), but not a JSON array. */
+    struct vex_event_batch b;
+    struct vex_event_error err;
+    assert_int_equal(vex_event_batch_parse("", 0, VEX_BODY_AUTO, &b, &err), 0);
+    assert_int_equal(b.count, 0);
+    vex_event_batch_destroy(&b);
+    assert_int_equal(vex_event_batch_parse(" ", 1, VEX_BODY_JSON_ARRAY, &b, &err), VEX_EINVAL);
+    assert_string_equal(err.code, "bad_json");
+    expect_bad_json("{\"sid\":\"a\"} {}", 14);
+}
+
+static void test_error_precedence(void **state)
+{
+    (void)state;
+    struct vex_event_batch b;
+    struct vex_event_error err;
+    /* An array is parsed whole first: a syntax error after an invalid event
+     * is bad_json. */
+    const char *arr = "[{\"sid\":\"\"},{\"sid\":}]";
+    assert_int_equal(parse(arr, &b, &err), VEX_EINVAL);
+    assert_string_equal(err.code, "bad_json");
+    /* NDJSON is judged line by line: the invalid first line wins. Line 3 is
+     * blank (CR only) and counted. */
+    const char *nd = "{\"sid\":\"a\",\"seq\":0,\"ts\":5,\"type\":\"start\"}\r\n"
+                     "{\"sid\":\"a\",\"seq\":1.5,\"ts\":5,\"type\":\"start\"}\n\r\nnot json\n";
+    assert_int_equal(parse(nd, &b, &err), VEX_EINVAL);
+    assert_string_equal(err.code, "invalid_event");
+    assert_int_equal(err.index, 1);
+    assert_string_equal(err.field, "seq");
+    const char *nd2 = "{\"sid\":\"a\",\"seq\":0,\"ts\":5,\"type\":\"start\"}\n \t\r\n{\"sid\":\n";
+    assert_int_equal(parse(nd2, &b, &err), VEX_EINVAL);
+    assert_string_equal(err.code, "bad_json");
+    assert_non_null(strstr(err.message, "line 3"));
+    /* A line holding an array is one non-object event. */
+    const char *nd3 = "{\"sid\":\"a\",\"seq\":0,\"ts\":5,\"type\":\"start\"}\n[{}]\n";
+    assert_int_equal(vex_event_batch_parse(nd3, strlen(nd3), VEX_BODY_NDJSON, &b, &err),
+                     VEX_EINVAL);
+    assert_string_equal(err.code, "invalid_event");
+    assert_int_equal(err.index, 1);
+    assert_string_equal(err.field, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_array_and_ndjson),
         cmocka_unit_test(test_bad_json),
         cmocka_unit_test(test_invalid_fields),
+        cmocka_unit_test(test_escapes_and_duplicates),
+        cmocka_unit_test(test_strictness),
+        cmocka_unit_test(test_error_precedence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
