@@ -213,6 +213,27 @@ int vex_engine_ingest(struct vex_engine *e, const char *customer, const struct v
     return rc;
 }
 
+int vex_engine_import(struct vex_engine *e, const char *customer,
+                      const struct vex_session_state *states, size_t n)
+{
+    int rc = 0;
+    pthread_mutex_lock(&e->ingest_mu);
+    struct cust *c = get_or_add_cust(e, customer);
+    if (!c) {
+        pthread_mutex_unlock(&e->ingest_mu);
+        return VEX_ENOMEM;
+    }
+    pthread_rwlock_wrlock(&c->lock);
+    for (size_t k = 0; k < n && !rc; k++) {
+        rc = vex_table_import(c->t, &states[k]);
+        if (!rc)
+            vex_table_mark_dirty(c->t, vex_table_count(c->t) - 1);
+    }
+    pthread_rwlock_unlock(&c->lock);
+    pthread_mutex_unlock(&e->ingest_mu);
+    return rc;
+}
+
 /* ---- scanning ---- */
 
 static int engine_scan(void *self, const char *customer, int64_t from_ms, int64_t to_ms,

@@ -13,6 +13,7 @@
 
 #include "backend/backend.h"
 #include "ingest/event.h"
+#include "session/table.h"
 
 struct vex_engine;
 
@@ -64,6 +65,13 @@ int vex_engine_open(const struct vex_engine_options *opt, struct vex_engine **ou
  * VEX_EUNAVAIL (the replica is too far behind), VEX_ENOMEM. */
 int vex_engine_ingest(struct vex_engine *e, const char *customer, const struct vex_event *evs,
                       size_t n, const char *ip);
+
+/* vex_engine_import adds whole sessions (as a checkpoint holds them) to
+ * `customer` without going through events or the log; the next checkpoint
+ * writes them. For tools that build stores (benchmarks). VEX_EEXIST when a
+ * sid is present, VEX_ECORRUPT, VEX_ENOMEM. */
+int vex_engine_import(struct vex_engine *e, const char *customer,
+                      const struct vex_session_state *states, size_t n);
 
 /* vex_engine_source returns the scan interface over this engine. */
 struct vex_source vex_engine_source(struct vex_engine *e);

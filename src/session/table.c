@@ -722,3 +722,8 @@ void vex_table_mark_unpushed_since(struct vex_table *t, int64_t since_ms)
         if (t->last_change[i] >= since_ms)
             t->flags[i] |= F_UNPUSHED;
 }
+
+void vex_table_mark_dirty(struct vex_table *t, size_t i)
+{
+    t->flags[i] |= F_DIRTY | F_UNPUSHED;
+}

@@ -98,5 +98,7 @@ void vex_table_mark_unpushed_since(struct vex_table *t, int64_t since_ms);
 int vex_table_dirty(const struct vex_table *t, size_t i);
 int64_t vex_table_saved_day(const struct vex_table *t, size_t i);
 void vex_table_mark_saved(struct vex_table *t, size_t i, int64_t day);
+/* vex_table_mark_dirty makes the next checkpoint write session i. */
+void vex_table_mark_dirty(struct vex_table *t, size_t i);
 
 #endif
