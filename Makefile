@@ -10,7 +10,8 @@ DEMO_SESSIONS ?= 200000
 
 DEB_PACKAGES = build-essential cmake pkg-config python3 curl openssl \
 	libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libargon2-dev \
-	libzstd-dev libcurl4-openssl-dev libcmocka-dev
+	libzstd-dev libcurl4-openssl-dev libcmocka-dev \
+	clickhouse-server clickhouse-client chromium
 
 .PHONY: all deps build build-asan test test-fast demo clean
 
@@ -26,6 +27,10 @@ deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
+	@command -v node >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm; }
+	@if [ -f tests/browser/package-lock.json ] && [ ! -d tests/browser/node_modules/playwright-core ]; then \
+	  cd tests/browser && npm ci --no-audit --no-fund --loglevel=error; fi
 
 build:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -164,8 +164,8 @@ static int check_new_column(struct vex_segment_writer *w, const char *name)
 }
 
 /* push_column takes ownership of raw (also on failure). */
-static int push_column(struct vex_segment_writer *w, const char *name, int type,
-                       unsigned char *raw, size_t raw_len)
+static int push_column(struct vex_segment_writer *w, const char *name, int type, unsigned char *raw,
+                       size_t raw_len)
 {
     char *copy = strdup(name);
     if (!copy) {
@@ -222,8 +222,7 @@ static uint64_t get_packed(const unsigned char *p, int width)
     return 0;
 }
 
-int vex_segment_writer_add_i64(struct vex_segment_writer *w, const char *name,
-                               const int64_t *vals)
+int vex_segment_writer_add_i64(struct vex_segment_writer *w, const char *name, const int64_t *vals)
 {
     int rc = check_new_column(w, name);
     if (rc)
@@ -281,8 +280,7 @@ int vex_segment_writer_add_i64(struct vex_segment_writer *w, const char *name,
     return push_column(w, name, VEX_SEGMENT_I64, raw, raw_len);
 }
 
-int vex_segment_writer_add_f64(struct vex_segment_writer *w, const char *name,
-                               const double *vals)
+int vex_segment_writer_add_f64(struct vex_segment_writer *w, const char *name, const double *vals)
 {
     int rc = check_new_column(w, name);
     if (rc)
@@ -478,8 +476,7 @@ int vex_segment_writer_add_blob(struct vex_segment_writer *w, const char *name,
     return push_column(w, name, VEX_SEGMENT_BLOB, raw, total);
 }
 
-int vex_segment_writer_set_meta(struct vex_segment_writer *w, const char *key,
-                                const char *value)
+int vex_segment_writer_set_meta(struct vex_segment_writer *w, const char *key, const char *value)
 {
     if (!w || !key || !value)
         return VEX_EINVAL;
@@ -840,10 +837,10 @@ static int decode_f64(struct rcol *c, size_t n, const unsigned char *raw, size_t
     for (int k = 0; k < 8; k++)
         pl[k] = raw + (size_t)k * n;
     for (size_t i = 0; i < n; i++) {
-        uint64_t bits = (uint64_t)pl[0][i] | (uint64_t)pl[1][i] << 8 |
-                        (uint64_t)pl[2][i] << 16 | (uint64_t)pl[3][i] << 24 |
-                        (uint64_t)pl[4][i] << 32 | (uint64_t)pl[5][i] << 40 |
-                        (uint64_t)pl[6][i] << 48 | (uint64_t)pl[7][i] << 56;
+        uint64_t bits = (uint64_t)pl[0][i] | (uint64_t)pl[1][i] << 8 | (uint64_t)pl[2][i] << 16 |
+                        (uint64_t)pl[3][i] << 24 | (uint64_t)pl[4][i] << 32 |
+                        (uint64_t)pl[5][i] << 40 | (uint64_t)pl[6][i] << 48 |
+                        (uint64_t)pl[7][i] << 56;
         memcpy(&v[i], &bits, 8);
     }
     c->vals = v;
@@ -1253,8 +1250,8 @@ int vex_segment_str(const struct vex_segment *s, const char *name, const uint32_
     return 0;
 }
 
-int vex_segment_blob(const struct vex_segment *s, const char *name, size_t row,
-                     const void **ptr, size_t *len)
+int vex_segment_blob(const struct vex_segment *s, const char *name, size_t row, const void **ptr,
+                     size_t *len)
 {
     int err;
     const struct rcol *c = find(s, name, VEX_SEGMENT_BLOB, &err);

@@ -41,11 +41,9 @@ int vex_segment_writer_create(size_t nrows, struct vex_segment_writer **out);
  *
  * i64 columns are stored as frame-of-reference or delta (whichever packs
  * narrower) in 0, 1, 2, 4 or 8 bytes a value, then zstd. */
-int vex_segment_writer_add_i64(struct vex_segment_writer *w, const char *name,
-                               const int64_t *vals);
+int vex_segment_writer_add_i64(struct vex_segment_writer *w, const char *name, const int64_t *vals);
 /* f64 columns keep every bit (NaN payloads, -0.0). */
-int vex_segment_writer_add_f64(struct vex_segment_writer *w, const char *name,
-                               const double *vals);
+int vex_segment_writer_add_f64(struct vex_segment_writer *w, const char *name, const double *vals);
 /* str columns take NUL-terminated strings and are dictionary-encoded: the
  * dictionary holds each distinct string once, sorted by byte value (strcmp),
  * so comparing codes compares strings. */
@@ -58,8 +56,7 @@ int vex_segment_writer_add_blob(struct vex_segment_writer *w, const char *name,
 /* vex_segment_writer_set_meta sets (or replaces) a key/value pair of the
  * header: customer, day, version ... Both strings are copied. Returns 0,
  * VEX_EINVAL, VEX_ETOOBIG or VEX_ENOMEM. */
-int vex_segment_writer_set_meta(struct vex_segment_writer *w, const char *key,
-                                const char *value);
+int vex_segment_writer_set_meta(struct vex_segment_writer *w, const char *key, const char *value);
 
 /* vex_segment_writer_finish writes the segment to `path`: it writes
  * "<path>.tmp", fsyncs it, renames it over `path` and fsyncs the directory, so
@@ -118,8 +115,8 @@ int vex_segment_str(const struct vex_segment *s, const char *name, const uint32_
 /* vex_segment_blob gives the bytes of one row of a blob column (borrowed until
  * close; ptr is not NULL even for an empty blob). Returns 0, VEX_ENOENT (no
  * such blob column), VEX_EINVAL (row >= nrows), VEX_ECORRUPT or VEX_ENOMEM. */
-int vex_segment_blob(const struct vex_segment *s, const char *name, size_t row,
-                     const void **ptr, size_t *len);
+int vex_segment_blob(const struct vex_segment *s, const char *name, size_t row, const void **ptr,
+                     size_t *len);
 
 /* vex_segment_close frees everything the segment handed out. NULL is fine. */
 void vex_segment_close(struct vex_segment *s);

@@ -450,9 +450,8 @@ int vex_wal_set_file_size(struct vex_wal *w, uint64_t bytes)
 /* scan_file walks the records of one mapped file from its header on. It calls
  * fn for those at or above from_lsn and reports where the intact prefix ends
  * (*end, a byte offset) and the LSN after it (*end_lsn). */
-static int scan_file(const unsigned char *map, uint64_t size, uint64_t first_lsn,
-                     uint64_t from_lsn, vex_wal_replay_fn fn, void *ctx, uint64_t *end,
-                     uint64_t *end_lsn)
+static int scan_file(const unsigned char *map, uint64_t size, uint64_t first_lsn, uint64_t from_lsn,
+                     vex_wal_replay_fn fn, void *ctx, uint64_t *end, uint64_t *end_lsn)
 {
     uint64_t off = FILE_HDR;
     uint64_t lsn = first_lsn;
@@ -589,6 +588,7 @@ int vex_wal_replay(struct vex_wal *w, uint64_t from_lsn, vex_wal_replay_fn fn, v
      * are read without the lock (fn may take as long as it likes). */
     int rc = 0;
     uint64_t end_lsn = 1;
+    w->discarded = 0;
     if (w->fd >= 0) { /* an earlier replay was stopped by fn */
         close(w->fd);
         w->fd = -1;

@@ -107,12 +107,12 @@ uint64_t vex_wal_next_lsn(struct vex_wal *w);
 int vex_wal_checkpoint(struct vex_wal *w, uint64_t lsn);
 
 struct vex_wal_stats {
-    uint64_t files;          /* log files in the directory */
-    uint64_t bytes;          /* their total size */
-    uint64_t next_lsn;       /* LSN of the next append */
-    uint64_t synced_lsn;     /* every record up to this one is durable */
-    uint64_t syncs;          /* fdatasync calls for records since open */
-    uint64_t discarded;      /* bytes of damaged tails dropped by replay */
+    uint64_t files;      /* log files in the directory */
+    uint64_t bytes;      /* their total size */
+    uint64_t next_lsn;   /* LSN of the next append */
+    uint64_t synced_lsn; /* every record up to this one is durable */
+    uint64_t syncs;      /* fdatasync calls for records since open */
+    uint64_t discarded;  /* bytes of damaged tails dropped by replay */
 };
 
 /* vex_wal_stats fills *st. Returns 0 or VEX_EINVAL. */

@@ -33,7 +33,7 @@ static void test_rfc3720_vectors(void **state)
         dec[i] = (unsigned char)(31 - i);
     }
     uint32_t (*fns[2])(uint32_t, const void *, size_t) = {vex_crc32c_extend,
-                                                           vex_crc32c_extend_soft};
+                                                          vex_crc32c_extend_soft};
     for (int f = 0; f < 2; f++) {
         assert_true(fns[f](0, zeros, 32) == 0x8A9136AAu);
         assert_true(fns[f](0, ones, 32) == 0x62A8AB43u);
@@ -62,8 +62,8 @@ static void test_extend_and_alignment(void **state)
     unsigned char z[40] = {0};
     for (int off = 0; off < 8; off++)
         for (int cut = 0; cut <= 32; cut += 5)
-            assert_true(vex_crc32c_extend(vex_crc32c_extend(0, z + off, (size_t)cut),
-                                          z + off + cut, (size_t)(32 - cut)) == 0x8A9136AAu);
+            assert_true(vex_crc32c_extend(vex_crc32c_extend(0, z + off, (size_t)cut), z + off + cut,
+                                          (size_t)(32 - cut)) == 0x8A9136AAu);
 }
 
 int main(void)

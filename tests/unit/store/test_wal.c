@@ -222,8 +222,7 @@ static void test_misuse(void **state)
     assert_int_equal(vex_wal_replay(w, 1, collect, &l), VEX_EINVAL); /* only once */
     assert_int_equal(vex_wal_append(w, NULL, 1, NULL), VEX_EINVAL);
     static const char small[8];
-    assert_int_equal(vex_wal_append(w, small, (size_t)VEX_WAL_MAX_RECORD + 1, NULL),
-                     VEX_ETOOBIG);
+    assert_int_equal(vex_wal_append(w, small, (size_t)VEX_WAL_MAX_RECORD + 1, NULL), VEX_ETOOBIG);
     assert_int_equal(vex_wal_set_file_size(w, 63), VEX_EINVAL);
     assert_int_equal(vex_wal_next_lsn(w), 1);
     vex_wal_close(w);
