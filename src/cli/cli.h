@@ -20,7 +20,6 @@ int vex_cmd_query(int argc, char **argv, const char *data_dir);
 int vex_cmd_customer(int argc, char **argv, const char *data_dir);
 int vex_cmd_user(int argc, char **argv, const char *data_dir);
 int vex_cmd_gen(int argc, char **argv, const char *data_dir);
-int vex_cmd_bench(int argc, char **argv, const char *data_dir);
 
 /* vex_cli_fail prints "vex: <message>" on stderr and returns `status`. */
 int vex_cli_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
