@@ -31,12 +31,28 @@ static const char *const type_names[VEX_EV_TYPE_COUNT] = {
     "start", "playing", "buffering", "seek", "pause", "bitrate", "error", "heartbeat", "end",
 };
 
+/* Every event goes through here, so the length picks the candidates. */
 int vex_event_type_lookup(const char *s, size_t len)
 {
-    for (int i = 0; i < VEX_EV_TYPE_COUNT; i++)
-        if (strlen(type_names[i]) == len && memcmp(type_names[i], s, len) == 0)
-            return i;
-    return -1;
+#define IS(lit) (memcmp(s, lit, sizeof lit - 1) == 0)
+    switch (len) {
+    case 3:
+        return IS("end") ? VEX_EV_END : -1;
+    case 4:
+        return IS("seek") ? VEX_EV_SEEK : -1;
+    case 5:
+        return IS("start")   ? VEX_EV_START
+               : IS("pause") ? VEX_EV_PAUSE
+               : IS("error") ? VEX_EV_ERROR
+                             : -1;
+    case 7:
+        return IS("playing") ? VEX_EV_PLAYING : IS("bitrate") ? VEX_EV_BITRATE : -1;
+    case 9:
+        return IS("buffering") ? VEX_EV_BUFFERING : IS("heartbeat") ? VEX_EV_HEARTBEAT : -1;
+    default:
+        return -1;
+    }
+#undef IS
 }
 
 const char *vex_event_type_name(enum vex_event_type t)
@@ -109,7 +125,10 @@ static int field_of(const char *k, size_t n)
 #define IS(lit) (memcmp(k, lit, sizeof lit - 1) == 0)
     switch (n) {
     case 2:
-        return IS("ts") ? F_TS : IS("os") ? F_DIM0 + VEX_DIM_OS : IS("ip") ? F_DIM0 + VEX_DIM_IP : -1;
+        return IS("ts")   ? F_TS
+               : IS("os") ? F_DIM0 + VEX_DIM_OS
+               : IS("ip") ? F_DIM0 + VEX_DIM_IP
+                          : -1;
     case 3:
         return IS("sid")   ? F_SID
                : IS("seq") ? F_SEQ
@@ -129,9 +148,7 @@ static int field_of(const char *k, size_t n)
                : IS("title") ? F_DIM0 + VEX_DIM_TITLE
                              : -1;
     case 6:
-        return IS("player")   ? F_DIM0 + VEX_DIM_PLAYER
-               : IS("device") ? F_DIM0 + VEX_DIM_DEVICE
-                              : -1;
+        return IS("player") ? F_DIM0 + VEX_DIM_PLAYER : IS("device") ? F_DIM0 + VEX_DIM_DEVICE : -1;
     case 7:
         return IS("browser")   ? F_DIM0 + VEX_DIM_BROWSER
                : IS("country") ? F_DIM0 + VEX_DIM_COUNTRY
@@ -152,9 +169,9 @@ static int key_field(const struct vex_json_str *k)
 {
     if (!k->escaped)
         return field_of(k->raw, k->raw_len);
-    /* Known names are at most 13 bytes and every escape stands for at least
-     * one byte, so a longer raw key that decodes short enough fits in 64. */
-    char buf[64];
+    /* Known names are at most 13 bytes, each written in at most 6 (\uXXXX),
+     * so a raw key longer than 13 * 6 bytes cannot name one. */
+    char buf[13 * 6];
     if (k->raw_len > sizeof buf)
         return -1;
     return field_of(buf, vex_json_scan_unescape(k->raw, k->raw_len, buf));
@@ -262,20 +279,26 @@ static int present(const struct fields *f, int fi)
            !(f->kind[fi] == K_STR && f->str[fi].raw_len == 0);
 }
 
-/* The decoded bytes of a string field: in place, or unescaped into the arena. */
-static int text_of(const struct vex_json_str *s, struct chunk **arena, const char **out,
-                   size_t *len)
+/* A string with escapes, unescaped into the arena. */
+static int unescape_text(const struct vex_json_str *s, struct chunk **arena, const char **out,
+                         size_t *len)
 {
-    if (!s->escaped) {
-        *out = s->raw;
-        *len = s->raw_len;
-        return 0;
-    }
     char *dst = arena_alloc(arena, s->raw_len);
     if (!dst)
         return VEX_ENOMEM;
     *len = vex_json_scan_unescape(s->raw, s->raw_len, dst);
     *out = dst;
+    return 0;
+}
+
+/* The decoded bytes of a string field: in place, or unescaped into the arena. */
+static inline int text_of(const struct vex_json_str *s, struct chunk **arena, const char **out,
+                          size_t *len)
+{
+    if (s->escaped)
+        return unescape_text(s, arena, out, len);
+    *out = s->raw;
+    *len = s->raw_len;
     return 0;
 }
 
@@ -296,8 +319,8 @@ static int get_int(const struct fields *f, int fi, const char *key, int64_t *out
 
 /* Checks the object read into *f, in the order of SPEC section 2's table,
  * and fills *ev. VEX_EINVAL names the first bad field; VEX_ENOMEM. */
-static int check_event(const struct fields *f, long idx, struct chunk **arena,
-                       struct vex_event *ev, struct vex_event_error *err)
+static int check_event(const struct fields *f, long idx, struct chunk **arena, struct vex_event *ev,
+                       struct vex_event_error *err)
 {
     const char *s;
     size_t len;
@@ -404,8 +427,7 @@ static struct vex_event *next_slot(struct parse *ps)
 }
 
 /* Reads the event object at c->p and, when it is valid, appends it. */
-static int take_event(struct parse *ps, struct vex_json_cur *c, int depth, long idx,
-                      int *invalid)
+static int take_event(struct parse *ps, struct vex_json_cur *c, int depth, long idx, int *invalid)
 {
     int rc = read_object(c, depth, &ps->f);
     if (rc)

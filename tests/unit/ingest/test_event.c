@@ -94,9 +94,9 @@ static void test_bad_json(void **state)
     struct vex_event_error err;
     assert_int_equal(parse("[{\"sid\":", &b, &err), VEX_EINVAL);
     assert_string_equal(err.code, "bad_json");
-    assert_int_equal(parse("{\"sid\":\"a\",\"seq\":0,\"ts\":5,\"type\":\"start\"}\nnot json\n",
-                           &b, &err),
-                     VEX_EINVAL);
+    assert_int_equal(
+        parse("{\"sid\":\"a\",\"seq\":0,\"ts\":5,\"type\":\"start\"}\nnot json\n", &b, &err),
+        VEX_EINVAL);
     assert_string_equal(err.code, "bad_json");
 }
 
@@ -123,8 +123,7 @@ static void test_invalid_fields(void **state)
     expect_invalid("[{\"sid\":\"a\",\"seq\":0,\"ts\":5,\"type\":\"start\",\"live\":\"yes\"}]", 0,
                    "live");
     expect_invalid("[{\"sid\":\"a\",\"seq\":0,\"ts\":5,\"type\":\"start\",\"cdn\":5}]", 0, "cdn");
-    expect_invalid("[{\"sid\":\"a\",\"seq\":0,\"ts\":5,\"type\":\"start\",\"code\":5}]", 0,
-                   "code");
+    expect_invalid("[{\"sid\":\"a\",\"seq\":0,\"ts\":5,\"type\":\"start\",\"code\":5}]", 0, "code");
     expect_invalid("[5]", 0, "");
     char longsid[200];
     memset(longsid, 'x', 129);
@@ -179,11 +178,32 @@ static void test_strictness(void **state)
     (void)state;
     const char *head = "{\"sid\":\"a\",\"seq\":0,\"ts\":5,\"type\":\"start\",\"x\":";
     static const char *const bad_values[] = {
-        "01",       "+1",       ".5",        "1.",         "1e",         "-",
-        "NaN",      "Infinity", "tru",       "\"\\x\"",    "\"\\u12g4\"", "\"\\ud800\"",
-        "\"\\udc00\"", "\"\\ud800\\u0041\"", "\"\\u0000\"", "\"\x01\"", "\"\xc0\x80\"",
-        "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"", "\"\xe2\x82\"", "[1,]", "{\"a\":1,}",
-        "9223372036854775808", "-9223372036854775809", "1e400", "/* c */1",
+        "01",
+        "+1",
+        ".5",
+        "1.",
+        "1e",
+        "-",
+        "NaN",
+        "Infinity",
+        "tru",
+        "\"\\x\"",
+        "\"\\u12g4\"",
+        "\"\\ud800\"",
+        "\"\\udc00\"",
+        "\"\\ud800\\u0041\"",
+        "\"\\u0000\"",
+        "\"\x01\"",
+        "\"\xc0\x80\"",
+        "\"\xed\xa0\x80\"",
+        "\"\xf4\x90\x80\x80\"",
+        "\"\xe2\x82\"",
+        "[1,]",
+        "{\"a\":1,}",
+        "9223372036854775808",
+        "-9223372036854775809",
+        "1e400",
+        "/* c */1",
     };
     char body[256];
     for (size_t i = 0; i < sizeof bad_values / sizeof bad_values[0]; i++) {
@@ -191,8 +211,15 @@ static void test_strictness(void **state)
         expect_bad_json(body, (size_t)n);
     }
     static const char *const good_values[] = {
-        "-0", "-0.0", "1e-400", "9223372036854775807", "-9223372036854775808", "\"\x7f\"",
-        "\"\\ud83d\\ude00\"", "[[],{}]", "1E+2",
+        "-0",
+        "-0.0",
+        "1e-400",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "\"\x7f\"",
+        "\"\\ud83d\\ude00\"",
+        "[[],{}]",
+        "1E+2",
     };
     for (size_t i = 0; i < sizeof good_values / sizeof good_values[0]; i++) {
         struct vex_event_batch b;
@@ -205,6 +232,14 @@ static void test_strictness(void **state)
     /* Trailing garbage, a NUL byte, a top-level scalar, two values. */
     expect_bad_json("[] x", 4);
     expect_bad_json("[]\0", 3);
+    /* jansson 2.14 let one NUL through right after a number or a literal;
+     * RFC 8259 allows none. */
+    static const char nul_after_number[] =
+        "[{\"sid\":\"a\",\"seq\":0\0,\"ts\":5,\"type\":\"start\"}]";
+    static const char nul_after_literal[] =
+        "{\"sid\":\"a\",\"seq\":0,\"ts\":5,\"type\":\"start\",\"live\":true\0}";
+    expect_bad_json(nul_after_number, sizeof nul_after_number - 1);
+    expect_bad_json(nul_after_literal, sizeof nul_after_literal - 1);
     expect_bad_json("5", 1);
     /* An empty body is no line of NDJSON (0 events), but not a JSON array. */
     struct vex_event_batch b;
@@ -248,15 +283,32 @@ static void test_error_precedence(void **state)
     assert_string_equal(err.field, "");
 }
 
+static void test_type_lookup(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"start",   "playing", "buffering", "seek", "pause",
+                                        "bitrate", "error",   "heartbeat", "end"};
+    static const int types[] = {VEX_EV_START, VEX_EV_PLAYING,   VEX_EV_BUFFERING,
+                                VEX_EV_SEEK,  VEX_EV_PAUSE,     VEX_EV_BITRATE,
+                                VEX_EV_ERROR, VEX_EV_HEARTBEAT, VEX_EV_END};
+    for (int i = 0; i < 9; i++) {
+        assert_int_equal(vex_event_type_lookup(names[i], strlen(names[i])), types[i]);
+        assert_string_equal(vex_event_type_name((enum vex_event_type)types[i]), names[i]);
+    }
+    assert_int_equal(vex_event_type_lookup("star", 4), -1);
+    assert_int_equal(vex_event_type_lookup("starts", 6), -1);
+    assert_int_equal(vex_event_type_lookup("Start", 5), -1);
+    assert_int_equal(vex_event_type_lookup("endx", 3), VEX_EV_END); /* only len bytes count */
+    assert_int_equal(vex_event_type_lookup("", 0), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_array_and_ndjson),
-        cmocka_unit_test(test_bad_json),
-        cmocka_unit_test(test_invalid_fields),
-        cmocka_unit_test(test_escapes_and_duplicates),
-        cmocka_unit_test(test_strictness),
-        cmocka_unit_test(test_error_precedence),
+        cmocka_unit_test(test_array_and_ndjson), cmocka_unit_test(test_bad_json),
+        cmocka_unit_test(test_invalid_fields),   cmocka_unit_test(test_escapes_and_duplicates),
+        cmocka_unit_test(test_strictness),       cmocka_unit_test(test_error_precedence),
+        cmocka_unit_test(test_type_lookup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
