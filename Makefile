@@ -29,8 +29,7 @@ deps:
 	fi
 	@command -v node >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm; }
-	@if [ -f tests/browser/package-lock.json ] && [ ! -d tests/browser/node_modules/playwright-core ]; then \
-	  cd tests/browser && npm ci --no-audit --no-fund --loglevel=error; fi
+	@cd tests/browser && (npm ls --silent >/dev/null 2>&1 || npm ci --no-audit --no-fund --loglevel=error)
 
 build:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

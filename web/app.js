@@ -263,7 +263,9 @@ function acceptTokens(body) {
         refreshExp: now + (Number(body.refresh_expires_in) || 0) * 1000,
         claims,
     };
-    try { sessionStorage.setItem(STORE_AUTH, JSON.stringify(state.auth)); } catch (e) { /* private mode */ }
+    try {
+        sessionStorage.setItem(STORE_AUTH, JSON.stringify(state.auth));
+    } catch (e) { /* storage disabled: the tokens stay in memory only */ }
     scheduleRefresh();
 }
 
@@ -278,7 +280,8 @@ function scheduleRefresh() {
     const lead = Math.min(60000, Math.max(1000, life / 5));
     const delay = Math.max(1000, life - lead);
     state.refreshTimer = setTimeout(() => {
-        refreshTokens().catch((e) => signOut(`Your session ended: ${e.message}. Please sign in again.`));
+        refreshTokens().catch(
+            (e) => signOut(`Your session ended: ${e.message}. Please sign in again.`));
     }, delay);
 }
 
@@ -306,8 +309,8 @@ async function api(path, params, retried) {
     const url = qs ? `${path}?${qs}` : path;
     let r;
     try {
-        r = await fetch(url, { headers: { Authorization: `Bearer ${state.auth ? state.auth.access : ''}` },
-                               cache: 'no-store' });
+        const token = state.auth ? state.auth.access : '';
+        r = await fetch(url, { headers: { Authorization: `Bearer ${token}` }, cache: 'no-store' });
     } catch (e) {
         throw new ApiError(0, 'network', 'Cannot reach the vex server. Check that it is running.');
     }
@@ -468,10 +471,30 @@ function niceStep(raw) {
     return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
 }
 
-function timeLabel(t, size, prevT) {
+// Tick steps of the time axis, in seconds: round numbers of minutes, hours
+// and days.
+const TICK_STEPS = [60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800,
+                    604800, 1209600, 2592000];
+
+// timeTicks picks the smallest round step that gives at most maxTicks
+// labels over [first, last] and returns the ticks on whole steps of local
+// time (so days start at local midnight).
+function timeTicks(first, last, maxTicks) {
+    const span = Math.max(1, last - first);
+    const step = TICK_STEPS.find((st) => span / st <= maxTicks) ||
+                 2592000 * Math.ceil(span / maxTicks / 2592000);
+    const east = -new Date(first * 1000).getTimezoneOffset() * 60;
+    const ticks = [];
+    for (let t = Math.ceil((first + east) / step) * step - east; t <= last; t += step) {
+        ticks.push(t);
+    }
+    return { ticks, step };
+}
+
+function timeLabel(t, step, prevT) {
     const d = new Date(t * 1000);
     const day = `${MONTHS[d.getMonth()]} ${d.getDate()}`;
-    if (size >= 86400) return day;
+    if (step >= 86400) return day;
     const hm = `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
     const p = prevT === null ? null : new Date(prevT * 1000);
     return !p || p.getDate() !== d.getDate() ? `${day} ${hm}` : hm;
@@ -563,11 +586,13 @@ function renderChart() {
     }
     svg.append(grid);
     const xaxis = s('g', { class: 'axis-x' });
-    const every = Math.max(1, Math.ceil(n / Math.max(2, Math.floor(iw / 90))));
+    const { ticks, step: tstep } = timeTicks(first, ts[n - 1], Math.max(2, Math.floor(iw / 95)));
     let prev = null;
-    for (let i = 0; i < n; i += every) {
-        xaxis.append(s('text', { x: x(i), y: H - 8 }, timeLabel(ts[i], size, prev)));
-        prev = ts[i];
+    for (const t of ticks) {
+        const xi = x((t - first) / size);
+        xaxis.append(s('line', { x1: xi, x2: xi, y1: m.t + ih, y2: m.t + ih + 4 }));
+        xaxis.append(s('text', { x: xi, y: H - 8 }, timeLabel(t, tstep, prev)));
+        prev = t;
     }
     svg.append(xaxis);
 
@@ -610,7 +635,11 @@ function renderChart() {
         const rect = svg.getBoundingClientRect();
         const px = ((ev.clientX - rect.left) / rect.width) * W;
         const i = n === 1 ? 0 : Math.round(((px - m.l) / iw) * (n - 1));
-        if (i < 0 || i >= n) { guide.setAttribute('visibility', 'hidden'); tip.hidden = true; return; }
+        if (i < 0 || i >= n) {
+            guide.setAttribute('visibility', 'hidden');
+            tip.hidden = true;
+            return;
+        }
         guide.setAttribute('x1', x(i));
         guide.setAttribute('x2', x(i));
         guide.setAttribute('visibility', 'visible');
@@ -630,8 +659,8 @@ function renderChart() {
     });
     box.replaceChildren(svg, tip);
     const total = def.zeroFill
-        ? def.series.map((sr, si) => `${sr.label} ${NF0.format(values[si].reduce((a, b) => a + b, 0))}`)
-            .join(', ')
+        ? def.series.map((sr, si) =>
+            `${sr.label} ${NF0.format(values[si].reduce((a, b) => a + b, 0))}`).join(', ')
         : `${rows.length} buckets with data`;
     box.setAttribute('aria-label', `${def.title} per ${GRAN_NAME[size]}, ${n} points: ${total}`);
 }
@@ -663,7 +692,8 @@ function valueCell(dim, value) {
                       'aria-label': `Filter: ${what}`, title: `Show only ${what}`,
                       onclick: () => addFilter(dim, '=', value) }, shown),
         h('button', { type: 'button', class: 'exclude', 'aria-label': `Exclude: ${what}`,
-                      title: `Exclude ${what}`, onclick: () => addFilter(dim, '!=', value) }, '⊘')));
+                      title: `Exclude ${what}`, onclick: () => addFilter(dim, '!=', value) },
+          '⊘')));
 }
 
 function pager(el, offset, limit, total, go) {
@@ -703,7 +733,8 @@ async function loadBreakdown() {
             loadBreakdown();
         };
         table.setAttribute('aria-label', `Breakdown by ${dimLabel(dim)}`);
-        const thead = h('thead', {}, h('tr', {}, ...cols.map((c) => sortHeader(c, state.bdSort, onSort))));
+        const thead = h('thead', {},
+            h('tr', {}, ...cols.map((c) => sortHeader(c, state.bdSort, onSort))));
         const tbody = h('tbody', {});
         for (const r of rows) {
             tbody.append(h('tr', {}, valueCell(dim, r[dim] ?? ''),
@@ -714,7 +745,8 @@ async function loadBreakdown() {
                 'No sessions in this period.')));
         }
         table.replaceChildren(thead, tbody);
-        pager($('breakdown-pager'), state.bdOffset, BREAKDOWN_LIMIT, body.totalcount || 0, (off) => {
+        const total = body.totalcount || 0;
+        pager($('breakdown-pager'), state.bdOffset, BREAKDOWN_LIMIT, total, (off) => {
             state.bdOffset = Math.max(0, off);
             loadBreakdown();
         });
@@ -752,15 +784,17 @@ async function loadSessions() {
             state.ssOffset = 0;
             loadSessions();
         };
-        const thead = h('thead', {}, h('tr', {}, ...cols.map((c) => sortHeader(c, state.ssSort, onSort))));
+        const thead = h('thead', {},
+            h('tr', {}, ...cols.map((c) => sortHeader(c, state.ssSort, onSort))));
         const tbody = h('tbody', {});
         for (const r of rows) {
             tbody.append(h('tr', {}, ...cols.map((c) => {
                 const v = r[c.key];
                 if (c.dim) return valueCell(c.dim, v ?? '');
                 if (c.fmt === 'status') {
-                    return h('td', {}, h('span', { class: `badge ${v === 'RUNNING' ? 'live' : 'done'}` },
-                        v === 'RUNNING' ? 'Running' : 'Ended'));
+                    const live = v === 'RUNNING';
+                    return h('td', {}, h('span', { class: `badge ${live ? 'live' : 'done'}` },
+                        live ? 'Running' : 'Ended'));
                 }
                 const text = c.fmt === 'text' ? (v === '' || v == null ? '—' : v) : fmt(c.fmt, v);
                 return h('td', { class: `${c.num ? 'num' : ''} ${c.cls || ''}`.trim() }, text);
@@ -812,7 +846,8 @@ function filtersChanged() {
 function renderFilters() {
     const ul = $('filters');
     ul.replaceChildren(...state.filters.map((f, i) => {
-        const text = `${dimLabel(f.dim)} ${f.op === '=' ? '=' : '≠'} ${f.value === '' ? '(none)' : f.value}`;
+        const shown = f.value === '' ? '(none)' : f.value;
+        const text = `${dimLabel(f.dim)} ${f.op === '=' ? '=' : '≠'} ${shown}`;
         return h('li', { class: `chip${f.op === '!=' ? ' chip-not' : ''}` }, text,
             h('button', { type: 'button', class: 'chip-x', 'aria-label': `Remove filter ${text}`,
                           onclick: () => removeFilter(i) }, '×'));
@@ -888,7 +923,7 @@ function loadPrefs() {
             (f.op === '=' || f.op === '!=') && typeof f.value === 'string');
     }
     if (CHARTS[p.chartMetric]) state.chartMetric = p.chartMetric;
-    if (typeof p.granularity === 'string' && (p.granularity === 'auto' || GRAN_SIZE[p.granularity])) {
+    if (p.granularity === 'auto' || Object.hasOwn(GRAN_SIZE, p.granularity)) {
         state.granularity = p.granularity;
     }
     if (DIM_LABELS[p.dim]) state.dim = p.dim;
@@ -960,7 +995,8 @@ async function onSignin(ev) {
 function enterApp() {
     const prefs = loadPrefs();
     const claims = state.auth.claims || {};
-    const customers = Array.isArray(claims.customers) ? claims.customers.filter((c) => typeof c === 'string') : [];
+    const customers = Array.isArray(claims.customers)
+        ? claims.customers.filter((c) => typeof c === 'string') : [];
     const roles = (claims.realm_access && claims.realm_access.roles) || [];
     const admin = Array.isArray(roles) && roles.includes('admin');
     $('signin-view').hidden = true;
@@ -998,7 +1034,8 @@ function enterApp() {
         input.value = pick;
         selectCustomer(pick, pick === prefs.customer);
     } else if (!admin) {
-        setError('Account', new Error('Your account may not read any customer. Ask an administrator.'));
+        setError('Account',
+                 new Error('Your account may not read any customer. Ask an administrator.'));
     } else {
         input.focus();
     }
@@ -1026,7 +1063,24 @@ async function selectCustomer(id, keepFilters) {
         loadCurrent();
     } catch (e) {
         if (state.customer !== id) return;
+        clearPanels();
         setError('Customer', e);
+    }
+}
+
+// clearPanels empties every panel, so that nothing of the previous customer
+// stays on screen when the new one cannot be read.
+function clearPanels() {
+    for (const t of TILES) {
+        const el = $(`tile-${t.key}`);
+        el.querySelector('.tile-value').textContent = '—';
+        el.querySelector('.tile-sub').textContent = t.sub ? ' ' : '';
+        el.dataset.level = '';
+    }
+    state.lastChart = null;
+    chartMessage('');
+    for (const id of ['breakdown', 'breakdown-pager', 'sessions', 'sessions-pager']) {
+        $(id).replaceChildren();
     }
 }
 
@@ -1075,7 +1129,11 @@ function onCustomPeriod(ev) {
 
 function restoreSession() {
     let auth = null;
-    try { auth = JSON.parse(sessionStorage.getItem(STORE_AUTH) || 'null'); } catch (e) { auth = null; }
+    try {
+        auth = JSON.parse(sessionStorage.getItem(STORE_AUTH) || 'null');
+    } catch (e) {
+        auth = null;
+    }
     if (!auth || typeof auth.access !== 'string') {
         showSignin('');
         return;

@@ -1,8 +1,10 @@
-/* router.c - the route table: {method, path pattern, handler}. Patterns end
- * in '*' to match a prefix; an exact path with another method is 405. */
+/* router.c - the route table: {method, path pattern, handler}. In a pattern
+ * `{}` matches one non-empty path segment; a known path with another method
+ * is 405. */
 #include <openssl/crypto.h>
 #include <string.h>
 
+#include "api/dashboard.h"
 #include "api/routes.h"
 #include "api/tokens.h"
 
@@ -14,6 +16,8 @@ struct route {
 
 /* `{}` stands for one path segment (e.g. the realm). */
 static const struct route routes[] = {
+    {"GET", "/", vex_api_dashboard},
+    {"GET", "/dashboard/{}", vex_api_dashboard},
     {"GET", "/healthz", vex_api_health},
     {"GET", "/metrics", vex_api_prometheus},
     {"POST", "/v1/events", vex_api_events},
