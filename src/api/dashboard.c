@@ -57,12 +57,8 @@ void vex_api_dashboard(struct vex_app *app, const struct vex_http_request *req,
     memcpy(body, a->data, a->len);
     vex_http_reply_raw(resp, 200, a->content_type, body, a->len);
     if (strncmp(a->content_type, "text/html", 9) == 0) {
-        snprintf(resp->extra_header_name, sizeof resp->extra_header_name, "%s",
-                 "Content-Security-Policy");
-        snprintf(resp->extra_header_value, sizeof resp->extra_header_value, "%s", page_policy);
+        vex_http_add_header(resp, "Content-Security-Policy", page_policy);
     } else {
-        snprintf(resp->extra_header_name, sizeof resp->extra_header_name, "%s",
-                 "X-Content-Type-Options");
-        snprintf(resp->extra_header_value, sizeof resp->extra_header_value, "%s", "nosniff");
+        vex_http_add_header(resp, "X-Content-Type-Options", "nosniff");
     }
 }

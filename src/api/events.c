@@ -9,9 +9,29 @@
 #include "core/err.h"
 #include "ingest/event.h"
 
+/* Players run in pages of other origins: the collector allows any origin
+ * (an ingest key is not a browser credential, and nothing is read back). */
+static void allow_cors(struct vex_http_response *resp)
+{
+    vex_http_add_header(resp, "Access-Control-Allow-Origin", "*");
+}
+
+void vex_api_events_preflight(struct vex_app *app, const struct vex_http_request *req,
+                              struct vex_http_response *resp)
+{
+    (void)app;
+    (void)req;
+    vex_http_reply_raw(resp, 204, "text/plain", NULL, 0);
+    allow_cors(resp);
+    vex_http_add_header(resp, "Access-Control-Allow-Methods", "POST, OPTIONS");
+    vex_http_add_header(resp, "Access-Control-Allow-Headers", "Content-Type, X-Vex-Key");
+    vex_http_add_header(resp, "Access-Control-Max-Age", "86400");
+}
+
 void vex_api_events(struct vex_app *app, const struct vex_http_request *req,
                     struct vex_http_response *resp)
 {
+    allow_cors(resp);
     char customer[65] = "";
     const char *ip = req->client_ip;
 

@@ -21,6 +21,7 @@ static const struct route routes[] = {
     {"GET", "/healthz", vex_api_health},
     {"GET", "/metrics", vex_api_prometheus},
     {"POST", "/v1/events", vex_api_events},
+    {"OPTIONS", "/v1/events", vex_api_events_preflight},
     {"GET", "/mm-apis/session/{}", vex_api_metrics},
     {"GET", "/mm-apis/qbrData/vod/{}", vex_api_metrics},
     {"GET", "/mm-apis/qbrData/live/{}", vex_api_metrics},

@@ -11,6 +11,8 @@ void vex_api_dispatch(void *ctx, const struct vex_http_request *req,
 
 void vex_api_events(struct vex_app *app, const struct vex_http_request *req,
                     struct vex_http_response *resp);
+void vex_api_events_preflight(struct vex_app *app, const struct vex_http_request *req,
+                              struct vex_http_response *resp);
 void vex_api_metrics(struct vex_app *app, const struct vex_http_request *req,
                      struct vex_http_response *resp);
 void vex_api_health(struct vex_app *app, const struct vex_http_request *req,

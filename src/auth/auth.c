@@ -594,8 +594,7 @@ static const char *bearer_token(const char *authz)
 static int reply_unauthorized(struct vex_http_response *resp, const char *challenge,
                               const char *msg)
 {
-    snprintf(resp->extra_header_name, sizeof resp->extra_header_name, "WWW-Authenticate");
-    snprintf(resp->extra_header_value, sizeof resp->extra_header_value, "%s", challenge);
+    vex_http_add_header(resp, "WWW-Authenticate", challenge);
     vex_http_reply_error(resp, 401, "unauthorized", "%s", msg);
     return VEX_EAUTH;
 }

@@ -24,15 +24,25 @@ static inline const char *vex_http_header(const struct vex_http_request *req, co
     return req->header ? req->header(req, name) : NULL;
 }
 
+#define VEX_HTTP_MAX_HEADERS 6
+
 struct vex_http_response {
     int status;
     char *body; /* malloc'd; the server frees it after sending */
     size_t body_len;
     const char *content_type; /* static string; default application/json */
     char retry_after[16];     /* Retry-After header value when non-empty */
-    char extra_header_name[32];
-    char extra_header_value[256];
+    /* Further headers, added with vex_http_add_header(). */
+    struct {
+        char name[40];
+        char value[256];
+    } headers[VEX_HTTP_MAX_HEADERS];
+    int nheaders;
 };
+
+/* vex_http_add_header adds a response header (silently dropped past
+ * VEX_HTTP_MAX_HEADERS; names and values are static protocol strings). */
+void vex_http_add_header(struct vex_http_response *resp, const char *name, const char *value);
 
 /* vex_http_reply_json sets status and the serialisation of `obj` (the
  * reference is stolen). */

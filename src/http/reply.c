@@ -16,6 +16,15 @@ void vex_http_reply_raw(struct vex_http_response *resp, int status, const char *
     resp->body_len = len;
 }
 
+void vex_http_add_header(struct vex_http_response *resp, const char *name, const char *value)
+{
+    if (resp->nheaders >= VEX_HTTP_MAX_HEADERS)
+        return;
+    snprintf(resp->headers[resp->nheaders].name, sizeof resp->headers[0].name, "%s", name);
+    snprintf(resp->headers[resp->nheaders].value, sizeof resp->headers[0].value, "%s", value);
+    resp->nheaders++;
+}
+
 void vex_http_reply_json(struct vex_http_response *resp, int status, json_t *obj)
 {
     char *s = obj ? json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;

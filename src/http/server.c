@@ -83,8 +83,8 @@ static mhd_result send_response(struct MHD_Connection *conn, struct vex_http_res
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     if (r->retry_after[0])
         MHD_add_response_header(resp, "Retry-After", r->retry_after);
-    if (r->extra_header_name[0])
-        MHD_add_response_header(resp, r->extra_header_name, r->extra_header_value);
+    for (int i = 0; i < r->nheaders; i++)
+        MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
     mhd_result ret = MHD_queue_response(conn, (unsigned int)r->status, resp);
     MHD_destroy_response(resp);
     return ret;

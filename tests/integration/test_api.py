@@ -157,6 +157,26 @@ class ApiTest(unittest.TestCase):
         self.assertEqual((st, body["error"]), (404, "not_found"))
         self.assertEqual(self.totals(["attempts", "playdur"]), before)
 
+    def test_2b_cors(self):
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=30)
+        c.request("OPTIONS", "/v1/events", headers={
+            "Origin": "http://player.example", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,x-vex-key"})
+        r = c.getresponse()
+        r.read()
+        self.assertEqual(r.status, 204)
+        self.assertEqual(r.getheader("Access-Control-Allow-Origin"), "*")
+        self.assertIn("POST", r.getheader("Access-Control-Allow-Methods"))
+        self.assertIn("X-Vex-Key", r.getheader("Access-Control-Allow-Headers"))
+        c.request("POST", "/v1/events", body="[]", headers={
+            "X-Vex-Key": self.key, "Content-Type": "application/json"})
+        r = c.getresponse()
+        r.read()
+        self.assertEqual(r.status, 202)
+        self.assertEqual(r.getheader("Access-Control-Allow-Origin"), "*")
+        c.close()
+
     def test_3_parameter_errors(self):
         for qs, status in [
             ("planlevel=2&%s&metrics=nosuch" % WEEK, 400),

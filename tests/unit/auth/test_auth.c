@@ -113,7 +113,7 @@ static int check(struct fixture *f, const char *header, const char *value, const
     int status = rc == 0 ? 200 : resp.status;
     assert_true(rc == 0 ? resp.body == NULL : resp.body != NULL);
     if (status == 401)
-        assert_string_equal(resp.extra_header_name, "WWW-Authenticate");
+        assert_string_equal(resp.headers[0].name, "WWW-Authenticate");
     if (body)
         *body = resp.body;
     else
