@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "backend/backend.h"
 #include "http/http.h"
 
 struct vex_accounts;
@@ -30,6 +31,7 @@ struct vex_config {
     char external_issuer[512];  /* trusted external OIDC issuer, "" when none */
     char external_jwks[1024];   /* its JWKS file */
     char external_claim[64];    /* claim naming customers, default "customers" */
+    char store[1100];           /* "embedded" or "clickhouse=URL" (docs/scale-out.md) */
 };
 
 /* vex_config_defaults fills every field with its default. */
@@ -56,7 +58,10 @@ struct vex_app {
     char local_secret[65];
     struct vex_accounts *accounts;
     struct vex_auth *auth;
-    struct vex_engine *engine;
+    struct vex_engine *engine; /* ingest: log, sessionizer, replica pushes */
+    /* What queries scan: the engine's own tables, or ClickHouse when the
+     * node runs with `--store clickhouse=...` (docs/scale-out.md). */
+    struct vex_source source;
 };
 
 typedef void (*vex_handler_fn)(struct vex_app *app, const struct vex_http_request *req,

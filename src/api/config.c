@@ -24,6 +24,7 @@ void vex_config_defaults(struct vex_config *cfg)
     cfg->access_ttl_s = 900;
     cfg->refresh_ttl_s = 1800;
     snprintf(cfg->external_claim, sizeof cfg->external_claim, "customers");
+    snprintf(cfg->store, sizeof cfg->store, "embedded");
 }
 
 enum kind { K_LISTEN, K_STR, K_I64, K_SIZE, K_FSYNC, K_SECONDS_MS };
@@ -55,6 +56,8 @@ static const struct option options[] = {
     {"external-jwks", K_STR, OFF(external_jwks), "", "JWKS file of the external issuer"},
     {"external-claim", K_STR, OFF(external_claim), "customers",
      "claim of external tokens that lists the customers"},
+    {"store", K_STR, OFF(store), "embedded",
+     "embedded, or clickhouse=http://HOST:8123/DB[?cluster=NAME] (docs/scale-out.md)"},
 };
 
 static int parse_i64(const char *v, int64_t *out)

@@ -32,10 +32,17 @@ void vex_api_prometheus(struct vex_app *app, const struct vex_http_request *req,
                      "# TYPE vex_ingest_events_total counter\nvex_ingest_events_total %llu\n"
                      "# TYPE vex_checkpoints_total counter\nvex_checkpoints_total %llu\n"
                      "# TYPE vex_wal_bytes_since_checkpoint gauge\n"
-                     "vex_wal_bytes_since_checkpoint %llu\n",
+                     "vex_wal_bytes_since_checkpoint %llu\n"
+                     "# TYPE vex_replica_backlog_bytes gauge\nvex_replica_backlog_bytes %llu\n"
+                     "# TYPE vex_replica_pushes_total counter\nvex_replica_pushes_total %llu\n"
+                     "# TYPE vex_replica_push_failures_total counter\n"
+                     "vex_replica_push_failures_total %llu\n",
                      st.customers, st.sessions, st.memory_bytes,
                      (unsigned long long)st.batches, (unsigned long long)st.events,
                      (unsigned long long)st.checkpoints,
-                     (unsigned long long)st.wal_bytes_since_checkpoint);
+                     (unsigned long long)st.wal_bytes_since_checkpoint,
+                     (unsigned long long)st.replica_backlog_bytes,
+                     (unsigned long long)st.replica_pushes,
+                     (unsigned long long)st.replica_failures);
     vex_http_reply_raw(resp, 200, "text/plain; version=0.0.4", buf, (size_t)n);
 }

@@ -6,7 +6,6 @@
 #include "api/routes.h"
 #include "auth/accounts.h"
 #include "auth/auth.h"
-#include "backend/embedded.h"
 #include "core/err.h"
 #include "query/query.h"
 
@@ -74,11 +73,16 @@ void vex_api_metrics(struct vex_app *app, const struct vex_http_request *req,
         free(customer);
         return;
     }
-    struct vex_source src = vex_engine_source(app->engine);
     char *json = NULL;
-    rc = vex_query_run(q, &src, customer, &json);
+    rc = vex_query_run(q, &app->source, customer, &json);
     vex_query_destroy(q);
     free(customer);
+    if (rc == VEX_EUNAVAIL) {
+        /* The ClickHouse backend could not reach ClickHouse: a retry may work. */
+        vex_http_reply_error(resp, 503, "unavailable",
+                             "the session store is unreachable; retry in a few seconds");
+        return;
+    }
     if (rc) {
         vex_http_reply_error(resp, 500, "internal", "query failed: %s", vex_strerror(rc));
         return;

@@ -63,8 +63,9 @@ struct vex_source {
      * each session appears once). Same returns as scan. */
     int (*scan_columns)(void *self, const char *customer, int64_t from_ms, int64_t to_ms,
                         vex_columns_visit_fn fn, void *ctx);
-    /* Visits every session of `customer` whose [attempt_ts, last_ts] overlaps
-     * [from_ms, to_ms) (it may visit more; each session at most once), with
+    /* Visits every session of `customer` whose [min, max] of attempt_ts and
+     * last_ts overlaps [from_ms, to_ms) (a client clock may put last_ts below
+     * attempt_ts; it may visit more; each session at most once), with
      * `closed` and `ebvs` resolved against the server clock. Returns 0, a
      * VEX_E* code, or the visitor's nonzero return. */
     int (*scan)(void *self, const char *customer, int64_t from_ms, int64_t to_ms,

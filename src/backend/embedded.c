@@ -893,6 +893,7 @@ static void *bg_main(void *arg)
 {
     struct vex_engine *e = arg;
     int64_t last_ckpt = now_ms();
+    int push_failing = 0;
     pthread_mutex_lock(&e->bg_mu);
     while (!e->stop) {
         struct timespec ts;
@@ -912,9 +913,15 @@ static void *bg_main(void *arg)
         pthread_mutex_unlock(&e->bg_mu);
         int64_t t = now_ms();
         if (e->opt.replica) {
+            /* The replica logs its own failures (rate-limited); say here only
+             * when pushing stops and starts working again. */
             int rc = vex_engine_push(e);
-            if (rc)
-                fprintf(stderr, "vex: replica push failed: %s (will retry)\n", vex_strerror(rc));
+            if (rc && !push_failing)
+                fprintf(stderr, "vex: replica push failed: %s (retrying; ingest goes on)\n",
+                        vex_strerror(rc));
+            else if (!rc && push_failing)
+                fprintf(stderr, "vex: replica push works again\n");
+            push_failing = rc != 0;
         }
         int64_t every = e->opt.checkpoint_interval_ms > 0 ? e->opt.checkpoint_interval_ms : 60000;
         if (t - last_ckpt >= every || (e->opt.checkpoint_wal_bytes &&

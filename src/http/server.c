@@ -218,8 +218,7 @@ int vex_server_start(const struct vex_server_options *opt, vex_dispatch_fn dispa
         MHD_OPTION_URI_LOG_CALLBACK, uri_logger, s, MHD_OPTION_NOTIFY_COMPLETED, completed, s,
         MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)(opt->connection_limit > 0 ? opt->connection_limit : 512),
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-        (unsigned int)1, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120, MHD_OPTION_END);
     if (!s->d) {
         free(s);
         return VEX_EIO;

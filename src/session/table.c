@@ -501,7 +501,9 @@ int vex_table_apply(struct vex_table *t, const struct vex_event *ev, const char 
         rc = apply_irregular(t, i, x, ev, ip, &me);
     }
     if (!rc) {
-        t->last_change[i] = now_ms;
+        /* Strictly increasing per session, even if the server clock steps
+         * back: replicas keep the row with the highest version. */
+        t->last_change[i] = now_ms > t->last_change[i] ? now_ms : t->last_change[i] + 1;
         t->flags[i] |= F_DIRTY | F_UNPUSHED;
     }
     return rc;
@@ -554,7 +556,10 @@ int vex_table_scan(struct vex_table *t, int64_t from_ms, int64_t to_ms, int64_t 
     struct vex_record batch[SCAN_BATCH];
     size_t nb = 0;
     for (size_t i = 0; i < t->n; i++) {
-        if (!(t->flags[i] & F_STARTED) || t->last_ts[i] < from_ms || t->attempt_ts[i] >= to_ms)
+        /* A client clock may go back: last_ts can be below attempt_ts. */
+        int64_t lo = t->attempt_ts[i] < t->last_ts[i] ? t->attempt_ts[i] : t->last_ts[i];
+        int64_t hi = t->attempt_ts[i] < t->last_ts[i] ? t->last_ts[i] : t->attempt_ts[i];
+        if (!(t->flags[i] & F_STARTED) || hi < from_ms || lo >= to_ms)
             continue;
         vex_table_record(t, i, now_ms, timeout_ms, &batch[nb++]);
         if (nb == SCAN_BATCH) {
