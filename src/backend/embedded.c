@@ -224,6 +224,7 @@ int vex_engine_import(struct vex_engine *e, const char *customer,
         return VEX_ENOMEM;
     }
     pthread_rwlock_wrlock(&c->lock);
+    rc = vex_table_reserve(c->t, n);
     for (size_t k = 0; k < n && !rc; k++) {
         rc = vex_table_import(c->t, &states[k]);
         if (!rc)
@@ -494,6 +495,7 @@ static int load_partition(struct vex_engine *e, const struct part *p)
     struct vex_machine_event *pend = NULL;
     size_t pendcap = 0;
     pthread_rwlock_wrlock(&c->lock);
+    rc = vex_table_reserve(c->t, n);
     for (size_t r = 0; r < n && !rc; r++) {
         struct vex_session_state s;
         memset(&s, 0, sizeof s);

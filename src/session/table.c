@@ -143,13 +143,12 @@ static int grow(void **p, size_t elem, size_t cap)
     return 0;
 }
 
-/* reserve makes room for one more row. On failure nothing changed that
- * matters: arrays that grew keep their old contents. */
-static int reserve(struct vex_table *t)
+/* reserve_rows makes room for `want` rows in every column. On failure
+ * nothing changed that matters: arrays that grew keep their old contents. */
+static int reserve_rows(struct vex_table *t, size_t cap)
 {
-    if (t->n < t->cap)
+    if (cap <= t->cap)
         return 0;
-    size_t cap = t->cap ? t->cap * 2 : 1024;
     int rc = 0;
 #define G(field) rc = rc ? rc : grow((void **)&t->field, sizeof *t->field, cap)
     G(attempt_ts);
@@ -176,6 +175,22 @@ static int reserve(struct vex_table *t)
     if (!rc)
         t->cap = cap;
     return rc;
+}
+
+/* reserve makes room for one more row. Large tables grow by a quarter
+ * (realloc moves big blocks by remapping pages, so growing often is cheap,
+ * and doubling would leave up to half of every column unused). */
+static int reserve(struct vex_table *t)
+{
+    if (t->n < t->cap)
+        return 0;
+    size_t cap = t->cap < 1024 ? 1024 : t->cap < (1u << 20) ? t->cap * 2 : t->cap + t->cap / 4;
+    return reserve_rows(t, cap);
+}
+
+int vex_table_reserve(struct vex_table *t, size_t more)
+{
+    return reserve_rows(t, t->n + more);
 }
 
 /* find_or_add returns the row of a sid, creating it when new (-1 on

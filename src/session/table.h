@@ -48,6 +48,10 @@ void vex_table_columns(const struct vex_table *t, int64_t now_ms, int64_t timeou
                        struct vex_columns *out);
 
 size_t vex_table_count(const struct vex_table *t);
+
+/* vex_table_reserve makes room for `more` sessions at once (loading a
+ * checkpoint knows how many come). VEX_ENOMEM. */
+int vex_table_reserve(struct vex_table *t, size_t more);
 size_t vex_table_memory(const struct vex_table *t);
 
 /* vex_table_attempt_ts returns the attempt_ts of session i. */
