@@ -21,8 +21,8 @@ struct vex_strpool {
     const char **strs;
     uint32_t *lens;
     size_t count, cap;
-    uint32_t *slots; /* id + 1, 0 = empty */
-    uint64_t *slot_hash;
+    uint32_t *slots; /* id + 1, 0 = empty; hashes are recomputed on growth,
+                        which keeps the index at 4 bytes a slot */
     size_t nslots;
     size_t bytes;
 };
@@ -50,25 +50,19 @@ static int grow_slots(struct vex_strpool *p)
 {
     size_t n = p->nslots ? p->nslots * 2 : 1024;
     uint32_t *slots = calloc(n, sizeof *slots);
-    uint64_t *hashes = calloc(n, sizeof *hashes);
-    if (!slots || !hashes) {
-        free(slots);
-        free(hashes);
+    if (!slots)
         return VEX_ENOMEM;
-    }
     for (size_t i = 0; i < p->nslots; i++) {
         if (!p->slots[i])
             continue;
-        size_t j = p->slot_hash[i] & (n - 1);
+        uint32_t id = p->slots[i] - 1;
+        size_t j = vex_hash_bytes(p->strs[id], p->lens[id]) & (n - 1);
         while (slots[j])
             j = (j + 1) & (n - 1);
         slots[j] = p->slots[i];
-        hashes[j] = p->slot_hash[i];
     }
     free(p->slots);
-    free(p->slot_hash);
     p->slots = slots;
-    p->slot_hash = hashes;
     p->nslots = n;
     return 0;
 }
@@ -100,7 +94,6 @@ void vex_strpool_destroy(struct vex_strpool *p)
     free(p->strs);
     free(p->lens);
     free(p->slots);
-    free(p->slot_hash);
     free(p);
 }
 
@@ -109,7 +102,7 @@ static size_t lookup(const struct vex_strpool *p, const char *s, size_t len, uin
     size_t j = h & (p->nslots - 1);
     while (p->slots[j]) {
         uint32_t id = p->slots[j] - 1;
-        if (p->slot_hash[j] == h && p->lens[id] == len && memcmp(p->strs[id], s, len) == 0)
+        if (p->lens[id] == len && memcmp(p->strs[id], s, len) == 0)
             return j;
         j = (j + 1) & (p->nslots - 1);
     }
@@ -158,7 +151,6 @@ int vex_strpool_intern(struct vex_strpool *p, const char *s, size_t len, uint32_
     p->strs[p->count] = copy;
     p->lens[p->count] = (uint32_t)len;
     p->slots[j] = (uint32_t)p->count + 1;
-    p->slot_hash[j] = h;
     *id = (uint32_t)p->count++;
     return 0;
 }
@@ -186,5 +178,5 @@ size_t vex_strpool_count(const struct vex_strpool *p)
 size_t vex_strpool_bytes(const struct vex_strpool *p)
 {
     return p->bytes + p->cap * (sizeof(char *) + sizeof(uint32_t)) +
-           p->nslots * (sizeof(uint32_t) + sizeof(uint64_t));
+           p->nslots * sizeof(uint32_t);
 }
