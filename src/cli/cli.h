@@ -24,6 +24,31 @@ int vex_cmd_gen(int argc, char **argv, const char *data_dir);
 /* vex_cli_fail prints "vex: <message>" on stderr and returns `status`. */
 int vex_cli_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* An option of vex_cli_parse_args: `value` is NULL when not given, "" for a
+ * flag that was given, else the option's value. */
+struct vex_cli_opt {
+    const char *name;
+    int takes_value;
+    const char *value;
+};
+
+#define VEX_CLI_MAX_POS 4
+
+/* vex_cli_parse_args separates options (anywhere, "--name VALUE" or
+ * "--name=VALUE") from at most VEX_CLI_MAX_POS positional arguments, from
+ * argv[1] on; "--" ends the options, so that an id starting with "--" can be
+ * named. Prints the error and returns VEX_EXIT_USAGE on a mistake, -1 for
+ * --help, else 0. */
+int vex_cli_parse_args(int argc, char **argv, struct vex_cli_opt *opts, size_t nopts,
+                       const char **pos, int *npos);
+
+struct vex_key_info;
+
+/* vex_cli_print_key_info prints one key (id, owner, state, creation time)
+ * as a tab-separated line: the listing of `customer key list` and
+ * `user apikey list`. */
+int vex_cli_print_key_info(const struct vex_key_info *k, void *ctx);
+
 /* vex_cli_parse_i64 parses a whole decimal integer; 0 or VEX_EINVAL. */
 int vex_cli_parse_i64(const char *s, int64_t *out);
 

@@ -24,78 +24,20 @@
 #include "cli/cli.h"
 #include "core/err.h"
 
-static const char usage_text[] =
-    "usage: vex customer add ID --plan N [--key KEY]\n"
-    "       vex customer list [--json]\n"
-    "       vex customer set-plan ID N\n"
-    "       vex customer remove ID\n"
-    "       vex customer key add ID [--key KEY]\n"
-    "       vex customer key revoke KEY|KEY-ID\n"
-    "       vex customer key list [ID]\n";
+static const char usage_text[] = "usage: vex customer add ID --plan N [--key KEY]\n"
+                                 "       vex customer list [--json]\n"
+                                 "       vex customer set-plan ID N\n"
+                                 "       vex customer remove ID\n"
+                                 "       vex customer key add ID [--key KEY]\n"
+                                 "       vex customer key revoke KEY|KEY-ID\n"
+                                 "       vex customer key list [ID]\n";
 
 enum { OPT_PLAN, OPT_KEY, OPT_JSON, OPT_COUNT };
-
-struct opt {
-    const char *name;
-    int takes_value;
-    const char *value; /* the value, or "" for a flag that was given */
-};
-
-#define MAX_POS 4
-
-/* parse_args separates options (anywhere, "--name VALUE" or "--name=VALUE")
- * from positional arguments; "--" ends the options, so that an id that
- * starts with "--" can still be named. Prints the error and returns
- * VEX_EXIT_USAGE on a mistake, -1 for --help, else 0. */
-static int parse_args(int argc, char **argv, struct opt *opts, size_t nopts,
-                      const char **pos, int *npos)
-{
-    int only_pos = 0;
-    *npos = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (only_pos || strncmp(a, "--", 2) != 0) {
-            if (*npos >= MAX_POS)
-                return vex_cli_fail(VEX_EXIT_USAGE, "unexpected argument '%s'", a);
-            pos[(*npos)++] = a;
-            continue;
-        }
-        if (!strcmp(a, "--")) {
-            only_pos = 1;
-            continue;
-        }
-        if (!strcmp(a, "--help"))
-            return -1;
-        const char *eq = strchr(a, '=');
-        size_t nlen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-        struct opt *o = NULL;
-        for (size_t k = 0; k < nopts; k++)
-            if (strlen(opts[k].name) == nlen && !strncmp(opts[k].name, a + 2, nlen))
-                o = &opts[k];
-        if (!o)
-            return vex_cli_fail(VEX_EXIT_USAGE, "unknown option '%s'", a);
-        if (o->value)
-            return vex_cli_fail(VEX_EXIT_USAGE, "--%s given twice", o->name);
-        if (!o->takes_value) {
-            if (eq)
-                return vex_cli_fail(VEX_EXIT_USAGE, "--%s takes no value", o->name);
-            o->value = "";
-        } else if (eq) {
-            o->value = eq + 1;
-        } else if (i + 1 < argc) {
-            o->value = argv[++i];
-        } else {
-            return vex_cli_fail(VEX_EXIT_USAGE, "--%s needs a value", o->name);
-        }
-    }
-    return 0;
-}
 
 static int bad_id(const char *id)
 {
     return vex_cli_fail(VEX_EXIT_USAGE,
-                        "invalid customer id '%s': use 1 to 64 characters of A-Z a-z 0-9 _ -",
-                        id);
+                        "invalid customer id '%s': use 1 to 64 characters of A-Z a-z 0-9 _ -", id);
 }
 
 static int parse_plan(const char *s, int64_t *plan)
@@ -125,26 +67,15 @@ static int print_customer(const struct vex_customer_info *c, void *ctx)
     json_t *arr = ctx;
     if (arr)
         return json_array_append_new(arr, json_pack("{s:s,s:I,s:I}", "id", c->id, "plan",
-                                                     (json_int_t)c->plan, "ingest_keys",
-                                                     (json_int_t)c->active_keys))
+                                                    (json_int_t)c->plan, "ingest_keys",
+                                                    (json_int_t)c->active_keys))
                    ? VEX_ENOMEM
                    : 0;
     printf("%s\t%lld\t%lld\n", c->id, (long long)c->plan, (long long)c->active_keys);
     return 0;
 }
 
-static int print_key_info(const struct vex_key_info *k, void *ctx)
-{
-    (void)ctx;
-    char when[32];
-    time_t t = (time_t)k->created;
-    struct tm tm;
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-    printf("%s\t%s\t%s\t%s\n", k->key_id, k->owner, k->revoked ? "revoked" : "active", when);
-    return 0;
-}
-
-static int cmd_add(struct vex_accounts *a, const char *id, const struct opt *opts)
+static int cmd_add(struct vex_accounts *a, const char *id, const struct vex_cli_opt *opts)
 {
     int64_t plan;
     if (!opts[OPT_PLAN].value)
@@ -163,7 +94,8 @@ static int cmd_add(struct vex_accounts *a, const char *id, const struct opt *opt
     return print_key(key);
 }
 
-static int cmd_key(struct vex_accounts *a, const char **pos, int npos, const struct opt *opts)
+static int cmd_key(struct vex_accounts *a, const char **pos, int npos,
+                   const struct vex_cli_opt *opts)
 {
     const char *verb = npos > 1 ? pos[1] : "";
     if (!strcmp(verb, "add") && npos == 3) {
@@ -184,14 +116,13 @@ static int cmd_key(struct vex_accounts *a, const char **pos, int npos, const str
         return rc ? fail_rc(rc, "revoke the key", "") : VEX_EXIT_OK;
     }
     if (!strcmp(verb, "list") && npos <= 3) {
-        int rc = vex_accounts_ingest_key_list(a, npos == 3 ? pos[2] : NULL, print_key_info,
-                                              NULL);
+        int rc = vex_accounts_ingest_key_list(a, npos == 3 ? pos[2] : NULL, vex_cli_print_key_info, NULL);
         return rc ? fail_rc(rc, "list the keys", npos == 3 ? pos[2] : "") : VEX_EXIT_OK;
     }
     return vex_cli_fail(VEX_EXIT_USAGE, "customer key: expected add ID, revoke KEY or list [ID]");
 }
 
-static int run(struct vex_accounts *a, const char **pos, int npos, const struct opt *opts)
+static int run(struct vex_accounts *a, const char **pos, int npos, const struct vex_cli_opt *opts)
 {
     const char *verb = pos[0];
     if (!strcmp(verb, "key"))
@@ -234,14 +165,14 @@ static int run(struct vex_accounts *a, const char **pos, int npos, const struct 
 
 int vex_cmd_customer(int argc, char **argv, const char *data_dir)
 {
-    struct opt opts[OPT_COUNT] = {
+    struct vex_cli_opt opts[OPT_COUNT] = {
         [OPT_PLAN] = {"plan", 1, NULL},
         [OPT_KEY] = {"key", 1, NULL},
         [OPT_JSON] = {"json", 0, NULL},
     };
-    const char *pos[MAX_POS];
+    const char *pos[VEX_CLI_MAX_POS];
     int npos;
-    int rc = parse_args(argc, argv, opts, OPT_COUNT, pos, &npos);
+    int rc = vex_cli_parse_args(argc, argv, opts, OPT_COUNT, pos, &npos);
     if (rc < 0) {
         fputs(usage_text, stdout);
         return VEX_EXIT_OK;
@@ -252,10 +183,9 @@ int vex_cmd_customer(int argc, char **argv, const char *data_dir)
         return vex_cli_fail(VEX_EXIT_USAGE, "customer: missing command (see vex customer --help)");
     /* Mistakes in what was typed are usage errors (2), found before the
      * database is opened. */
-    int adds = !strcmp(pos[0], "add") || (!strcmp(pos[0], "key") && npos > 1 &&
-                                          !strcmp(pos[1], "add"));
-    const char *id = !strcmp(pos[0], "key") ? (npos > 2 && strcmp(pos[1], "revoke") ? pos[2]
-                                                                                     : NULL)
+    int adds =
+        !strcmp(pos[0], "add") || (!strcmp(pos[0], "key") && npos > 1 && !strcmp(pos[1], "add"));
+    const char *id = !strcmp(pos[0], "key") ? (npos > 2 && strcmp(pos[1], "revoke") ? pos[2] : NULL)
                                             : (npos > 1 ? pos[1] : NULL);
     if (id && !vex_accounts_valid_customer_id(id))
         return bad_id(id);

@@ -36,61 +36,6 @@ static const char usage_text[] =
 
 enum { OPT_PASSWORD_STDIN, OPT_CUSTOMERS, OPT_ADMIN, OPT_JSON, OPT_COUNT };
 
-struct opt {
-    const char *name;
-    int takes_value;
-    const char *value; /* the value, or "" for a flag that was given */
-};
-
-#define MAX_POS 4
-
-/* parse_args: options anywhere ("--name VALUE", "--name=VALUE"), "--" ends
- * them. Prints the error and returns VEX_EXIT_USAGE on a mistake, -1 for
- * --help, else 0. */
-static int parse_args(int argc, char **argv, struct opt *opts, size_t nopts,
-                      const char **pos, int *npos)
-{
-    int only_pos = 0;
-    *npos = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (only_pos || strncmp(a, "--", 2) != 0) {
-            if (*npos >= MAX_POS)
-                return vex_cli_fail(VEX_EXIT_USAGE, "unexpected argument '%s'", a);
-            pos[(*npos)++] = a;
-            continue;
-        }
-        if (!strcmp(a, "--")) {
-            only_pos = 1;
-            continue;
-        }
-        if (!strcmp(a, "--help"))
-            return -1;
-        const char *eq = strchr(a, '=');
-        size_t nlen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-        struct opt *o = NULL;
-        for (size_t k = 0; k < nopts; k++)
-            if (strlen(opts[k].name) == nlen && !strncmp(opts[k].name, a + 2, nlen))
-                o = &opts[k];
-        if (!o)
-            return vex_cli_fail(VEX_EXIT_USAGE, "unknown option '%s'", a);
-        if (o->value)
-            return vex_cli_fail(VEX_EXIT_USAGE, "--%s given twice", o->name);
-        if (!o->takes_value) {
-            if (eq)
-                return vex_cli_fail(VEX_EXIT_USAGE, "--%s takes no value", o->name);
-            o->value = "";
-        } else if (eq) {
-            o->value = eq + 1;
-        } else if (i + 1 < argc) {
-            o->value = argv[++i];
-        } else {
-            return vex_cli_fail(VEX_EXIT_USAGE, "--%s needs a value", o->name);
-        }
-    }
-    return 0;
-}
-
 /* read_password reads one line from stdin and drops its line ending. The
  * caller wipes and frees *out. VEX_EXIT_USAGE when it is empty or too long. */
 static int read_password(char **out, size_t *len_out)
@@ -107,8 +52,7 @@ static int read_password(char **out, size_t *len_out)
     if (len == 0)
         rc = vex_cli_fail(VEX_EXIT_USAGE, "no password on stdin (one line is read)");
     else if (len > VEX_PASSWORD_MAX)
-        rc = vex_cli_fail(VEX_EXIT_USAGE, "the password is longer than %d bytes",
-                          VEX_PASSWORD_MAX);
+        rc = vex_cli_fail(VEX_EXIT_USAGE, "the password is longer than %d bytes", VEX_PASSWORD_MAX);
     else if (memchr(line, '\0', len))
         rc = vex_cli_fail(VEX_EXIT_USAGE, "the password contains a NUL byte");
     if (rc) {
@@ -164,7 +108,7 @@ static int split_customers(const char *list, char **buf_out, const char ***ids_o
     return 0;
 }
 
-static int cmd_add(struct vex_accounts *a, const char *name, const struct opt *opts)
+static int cmd_add(struct vex_accounts *a, const char *name, const struct vex_cli_opt *opts)
 {
     int admin = opts[OPT_ADMIN].value != NULL;
     if (admin == (opts[OPT_CUSTOMERS].value != NULL))
@@ -202,25 +146,13 @@ static int print_user(const struct vex_user_info *u, void *ctx)
 {
     json_t *arr = ctx;
     if (arr)
-        return json_array_append_new(arr, json_pack("{s:s,s:b,s:s,s:I}", "name", u->name,
-                                                     "admin", u->admin, "customers",
-                                                     u->customers, "api_keys",
-                                                     (json_int_t)u->active_apikeys))
+        return json_array_append_new(arr, json_pack("{s:s,s:b,s:s,s:I}", "name", u->name, "admin",
+                                                    u->admin, "customers", u->customers, "api_keys",
+                                                    (json_int_t)u->active_apikeys))
                    ? VEX_ENOMEM
                    : 0;
     printf("%s\t%s\t%lld\n", u->name, u->admin ? "admin" : u->customers,
            (long long)u->active_apikeys);
-    return 0;
-}
-
-static int print_key_info(const struct vex_key_info *k, void *ctx)
-{
-    (void)ctx;
-    char when[32];
-    time_t t = (time_t)k->created;
-    struct tm tm;
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-    printf("%s\t%s\t%s\t%s\n", k->key_id, k->owner, k->revoked ? "revoked" : "active", when);
     return 0;
 }
 
@@ -246,13 +178,13 @@ static int cmd_apikey(struct vex_accounts *a, const char **pos, int npos)
         return rc ? fail_rc(rc, "revoke the key", "") : VEX_EXIT_OK;
     }
     if (npos == 3 && !strcmp(pos[1], "list")) {
-        rc = vex_accounts_apikey_list(a, pos[2], print_key_info, NULL);
+        rc = vex_accounts_apikey_list(a, pos[2], vex_cli_print_key_info, NULL);
         return rc ? fail_rc(rc, "list the keys", pos[2]) : VEX_EXIT_OK;
     }
     return vex_cli_fail(VEX_EXIT_USAGE, "user apikey: expected NAME, revoke KEY or list NAME");
 }
 
-static int run(struct vex_accounts *a, const char **pos, int npos, const struct opt *opts)
+static int run(struct vex_accounts *a, const char **pos, int npos, const struct vex_cli_opt *opts)
 {
     const char *verb = pos[0];
     int rc;
@@ -294,7 +226,7 @@ static int run(struct vex_accounts *a, const char **pos, int npos, const struct 
 
 /* check_options refuses options that do not go with the command, so that a
  * mistyped command line is not half obeyed. */
-static int check_options(const char *verb, const struct opt *opts)
+static int check_options(const char *verb, const struct vex_cli_opt *opts)
 {
     int add = !strcmp(verb, "add"), passwd = !strcmp(verb, "passwd");
     if (opts[OPT_PASSWORD_STDIN].value && !add && !passwd)
@@ -308,15 +240,15 @@ static int check_options(const char *verb, const struct opt *opts)
 
 int vex_cmd_user(int argc, char **argv, const char *data_dir)
 {
-    struct opt opts[OPT_COUNT] = {
+    struct vex_cli_opt opts[OPT_COUNT] = {
         [OPT_PASSWORD_STDIN] = {"password-stdin", 0, NULL},
         [OPT_CUSTOMERS] = {"customers", 1, NULL},
         [OPT_ADMIN] = {"admin", 0, NULL},
         [OPT_JSON] = {"json", 0, NULL},
     };
-    const char *pos[MAX_POS];
+    const char *pos[VEX_CLI_MAX_POS];
     int npos;
-    int rc = parse_args(argc, argv, opts, OPT_COUNT, pos, &npos);
+    int rc = vex_cli_parse_args(argc, argv, opts, OPT_COUNT, pos, &npos);
     if (rc < 0) {
         fputs(usage_text, stdout);
         return VEX_EXIT_OK;
