@@ -12,7 +12,11 @@
  *
  * Nothing is allocated per record except amortised growth: value arrays only
  * when a percentile was asked for, the distinct set only for
- * uniqueviewercount. */
+ * uniqueviewercount.
+ *
+ * The group table, value arrays and distinct set are also what colscan.c
+ * fills from columns, and vex_aggregate_merge joins two of them (the halves
+ * of a scan aggregated by two threads). */
 #include "query/query_int.h"
 
 #include <stdlib.h>
@@ -91,8 +95,7 @@ static int grow_slots(struct vex_agg *a)
     return 0;
 }
 
-/* group_get finds or adds the group of key values `key`. */
-static int group_get(struct vex_agg *a, const uint64_t *key, uint32_t *out)
+int vex_aggregate_group(struct vex_agg *a, const uint64_t *key, uint32_t *out)
 {
     int nk = a->nkeys;
     if (nk == 0) {
@@ -149,7 +152,7 @@ static int intern(struct vex_agg *a, int col, const char *s, uint32_t *id)
     return 0;
 }
 
-static int pvec_push(struct vex_pvec *v, uint32_t g, double x)
+int vex_aggregate_pvec_push(struct vex_pvec *v, uint32_t g, double x)
 {
     if (v->n == v->cap) {
         size_t cap = v->cap ? v->cap * 2 : 1024;
@@ -189,8 +192,7 @@ static int uset_grow(struct vex_agg *a)
     return 0;
 }
 
-/* uset_add counts subscriberid `id` in group g once. */
-static int uset_add(struct vex_agg *a, uint32_t g, uint32_t id)
+int vex_aggregate_uniq_add(struct vex_agg *a, uint32_t g, uint32_t id)
 {
     if ((a->uset_n + 1) * 2 > a->uset_slots && uset_grow(a))
         return VEX_ENOMEM;
@@ -259,15 +261,18 @@ static int belong(struct vex_agg *a, uint32_t g, const struct vex_record *r)
 {
     int rc;
     vex_metric_acc_add(&a->accs[g], r, a->want_q);
-    if (a->want_lat && r->played && (rc = pvec_push(&a->lat, g, (double)r->startup_ms)))
+    if (a->want_lat && r->played &&
+        (rc = vex_aggregate_pvec_push(&a->lat, g, (double)r->startup_ms)))
         return rc;
-    if (a->want_qv && (r->played || r->vsf) && (rc = pvec_push(&a->qv, g, vex_record_q(r))))
+    if (a->want_qv && (r->played || r->vsf) &&
+        (rc = vex_aggregate_pvec_push(&a->qv, g, vex_record_q(r))))
         return rc;
     if (a->want_uniq) {
         const char *sub = r->dims[VEX_DIM_SUBSCRIBERID];
         uint32_t id;
         if (sub && sub[0]) {
-            if ((rc = intern(a, VEX_DIM_SUBSCRIBERID, sub, &id)) || (rc = uset_add(a, g, id)))
+            if ((rc = intern(a, VEX_DIM_SUBSCRIBERID, sub, &id)) ||
+                (rc = vex_aggregate_uniq_add(a, g, id)))
                 return rc;
         }
     }
@@ -327,7 +332,7 @@ static int visit_one(struct vex_agg *a, const struct vex_record *r)
     }
     uint32_t g;
     if (a->ts_key < 0) {
-        if ((rc = group_get(a, key, &g)))
+        if ((rc = vex_aggregate_group(a, key, &g)))
             return rc;
         if (belongs && (rc = belong(a, g, r)))
             return rc;
@@ -339,12 +344,12 @@ static int visit_one(struct vex_agg *a, const struct vex_record *r)
     int64_t size_ms = q->bucket_s * 1000;
     if (belongs) {
         key[a->ts_key] = (uint64_t)(floor_div(mt, size_ms) * q->bucket_s);
-        if ((rc = group_get(a, key, &g)) || (rc = belong(a, g, r)))
+        if ((rc = vex_aggregate_group(a, key, &g)) || (rc = belong(a, g, r)))
             return rc;
     }
     if (ended) {
         key[a->ts_key] = (uint64_t)(floor_div(r->last_ts, size_ms) * q->bucket_s);
-        if ((rc = group_get(a, key, &g)))
+        if ((rc = vex_aggregate_group(a, key, &g)))
             return rc;
         a->accs[g].endedplays++;
     }
@@ -354,7 +359,7 @@ static int visit_one(struct vex_agg *a, const struct vex_record *r)
             int64_t lo = b > ov_lo ? b : ov_lo;
             int64_t hi = b + size_ms < ov_hi ? b + size_ms : ov_hi;
             key[a->ts_key] = (uint64_t)(b / 1000);
-            if ((rc = group_get(a, key, &g)))
+            if ((rc = vex_aggregate_group(a, key, &g)))
                 return rc;
             a->accs[g].overlap_ms += hi - lo;
         }
@@ -376,6 +381,74 @@ int vex_aggregate_visit(void *ctx, const struct vex_record *recs, size_t n)
             return rc;
     }
     return 0;
+}
+
+/* remap_id gives the id in dst's pool of the string `id` names in src's. */
+static int remap_id(struct vex_agg *dst, const struct vex_agg *src, uint32_t id, uint32_t *out)
+{
+    if (id == 0) {
+        *out = 0;
+        return 0;
+    }
+    return vex_strpool_intern(dst->strs, vex_strpool_get(src->strs, id),
+                              vex_strpool_len(src->strs, id), out);
+}
+
+int vex_aggregate_merge(struct vex_agg *dst, const struct vex_agg *src)
+{
+    uint32_t *gmap = malloc((src->ngroups ? src->ngroups : 1) * sizeof *gmap);
+    int nk = src->nkeys;
+    int rc = VEX_ENOMEM;
+    if (!gmap)
+        return VEX_ENOMEM;
+    for (uint32_t g = 0; g < src->ngroups; g++) {
+        uint64_t key[VEX_Q_MAXKEYS];
+        for (int k = 0; k < nk; k++) {
+            uint64_t x = src->keyvals[(size_t)g * nk + k];
+            uint32_t id;
+            if (k != src->ts_key) {
+                if ((rc = remap_id(dst, src, (uint32_t)x, &id)))
+                    goto done;
+                x = id;
+            }
+            key[k] = x;
+        }
+        uint32_t dg;
+        if ((rc = vex_aggregate_group(dst, key, &dg)))
+            goto done;
+        gmap[g] = dg;
+        vex_metric_acc_merge(&dst->accs[dg], &src->accs[g]);
+        if (dst->want_sinfo && src->sinfo[g].set && !dst->sinfo[dg].set) {
+            struct vex_sinfo si = src->sinfo[g];
+            if ((rc = remap_id(dst, src, si.ip, &si.ip)) ||
+                (rc = remap_id(dst, src, si.title, &si.title)))
+                goto done;
+            dst->sinfo[dg] = si;
+        }
+    }
+    for (size_t i = 0; i < src->lat.n; i++) {
+        if ((rc = vex_aggregate_pvec_push(&dst->lat, gmap[src->lat.v[i].g], src->lat.v[i].v)))
+            goto done;
+    }
+    for (size_t i = 0; i < src->qv.n; i++) {
+        if ((rc = vex_aggregate_pvec_push(&dst->qv, gmap[src->qv.v[i].g], src->qv.v[i].v)))
+            goto done;
+    }
+    /* Distinct viewers are sets, not counts: a viewer seen by both sides
+     * counts once, so the set is replayed rather than the counts added. */
+    for (size_t i = 0; i < src->uset_slots; i++) {
+        uint64_t k = src->uset[i];
+        uint32_t id;
+        if (k == USET_EMPTY)
+            continue;
+        if ((rc = remap_id(dst, src, (uint32_t)k, &id)) ||
+            (rc = vex_aggregate_uniq_add(dst, gmap[k >> 32], id)))
+            goto done;
+    }
+    rc = 0;
+done:
+    free(gmap);
+    return rc;
 }
 
 /* select_rank rearranges v[lo..hi) so that v[k] holds the value a sort would

@@ -163,15 +163,28 @@ int vex_filter_parse(struct vex_qmem *m, const char *raw, size_t len, struct vex
     return 0;
 }
 
+/* cond_ok: value v satisfies condition c. */
+static int cond_ok(const struct vex_filter_cond *c, const char *v)
+{
+    int any = 0;
+    for (size_t j = 0; j < c->nvals && !any; j++)
+        any = strcmp(v, c->vals[j]) == 0;
+    return any != c->negate;
+}
+
 int vex_filter_match(const struct vex_filter *f, const struct vex_record *r)
 {
     for (size_t i = 0; i < f->n; i++) {
-        const struct vex_filter_cond *c = &f->conds[i];
-        const char *v = vex_qdim_value(r, c->dim);
-        int any = 0;
-        for (size_t j = 0; j < c->nvals && !any; j++)
-            any = strcmp(v, c->vals[j]) == 0;
-        if (any == c->negate)
+        if (!cond_ok(&f->conds[i], vex_qdim_value(r, f->conds[i].dim)))
+            return 0;
+    }
+    return 1;
+}
+
+int vex_filter_match_dim(const struct vex_filter *f, int dim, const char *v)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        if (f->conds[i].dim == dim && !cond_ok(&f->conds[i], v))
             return 0;
     }
     return 1;

@@ -142,6 +142,27 @@ void vex_metric_acc_add(struct vex_acc *a, const struct vex_record *r, int want_
     }
 }
 
+void vex_metric_acc_merge(struct vex_acc *a, const struct vex_acc *b)
+{
+    a->attempts += b->attempts;
+    a->played += b->played;
+    a->endedplays += b->endedplays;
+    a->errors += b->errors;
+    a->vsf += b->vsf;
+    a->vpf += b->vpf;
+    a->ebvs += b->ebvs;
+    a->q_n += b->q_n;
+    a->rebuffers += b->rebuffers;
+    a->play_ms += b->play_ms;
+    a->cirr_ms += b->cirr_ms;
+    a->vrt_ms += b->vrt_ms;
+    a->startup_ms += b->startup_ms;
+    a->kbps_known_ms += b->kbps_known_ms;
+    a->overlap_ms += b->overlap_ms;
+    a->kbps_ms += b->kbps_ms;
+    a->q_sum += b->q_sum;
+}
+
 /* ratio is num / den, 0 when den is 0 (SPEC 4.2). */
 static double ratio(double num, double den)
 {

@@ -3,10 +3,12 @@
  *
  * The module is a pipeline: params.c turns the query string into a struct
  * vex_query; aggregate.c folds the records of one scan into per-group plain
- * sums (one pass, one hash lookup per record and row it feeds); envelope.c
- * turns the groups into rows, sorts, pages and writes the SPEC 4.5 JSON.
- * metric.c owns the names, companions and formulas of SPEC 4.2; filter.c
- * the `filter` and `qoefilter` languages. */
+ * sums (one pass, one hash lookup per record and row it feeds), or, when the
+ * backend hands out columns, colscan.c folds column runs into the same
+ * struct vex_agg (dictionary codes, per-code filter results, both cores);
+ * envelope.c turns the groups into rows, sorts, pages and writes the SPEC
+ * 4.5 JSON. metric.c owns the names, companions and formulas of SPEC 4.2;
+ * filter.c the `filter` and `qoefilter` languages. */
 #ifndef VEX_QUERY_QUERY_INT_H
 #define VEX_QUERY_QUERY_INT_H
 
@@ -119,6 +121,9 @@ int vex_metric_companions(int m, int out[3]);
 /* vex_metric_acc_add adds a belonging session to the sums (not endedplays,
  * overlap_ms, uniq). Q is computed only when want_q. */
 void vex_metric_acc_add(struct vex_acc *a, const struct vex_record *r, int want_q);
+/* vex_metric_acc_merge adds the sums of b to a (not uniq: distinct counts
+ * do not add; aggregate.c merges their sets). */
+void vex_metric_acc_merge(struct vex_acc *a, const struct vex_acc *b);
 /* vex_metric_value computes a non-percentile metric from sums; window_ms is
  * the concurviewavg divisor. */
 double vex_metric_value(int m, const struct vex_acc *a, double window_ms);
@@ -161,6 +166,11 @@ int vex_filter_parse(struct vex_qmem *m, const char *raw, size_t len, struct vex
                      struct vex_query_error *err);
 /* vex_filter_match returns 1 when r satisfies every condition. */
 int vex_filter_match(const struct vex_filter *f, const struct vex_record *r);
+
+/* vex_filter_match_dim returns 1 when the value v of dimension dim satisfies
+ * every condition on dim (1 when there is none): the per-dictionary-code
+ * form of vex_filter_match. */
+int vex_filter_match_dim(const struct vex_filter *f, int dim, const char *v);
 
 /* vex_filter_qoe_parse parses an already decoded `qoefilter` value. *out is
  * NULL when s is empty. VEX_EINVAL with *err filled, or VEX_ENOMEM. */
@@ -303,9 +313,45 @@ struct vex_agg {
 int vex_aggregate_init(struct vex_agg *a, const struct vex_query *q);
 /* vex_aggregate_visit is a vex_record_visit_fn over a struct vex_agg. */
 int vex_aggregate_visit(void *ctx, const struct vex_record *recs, size_t n);
+/* vex_aggregate_group finds or adds the group of key values key[0..nkeys)
+ * (strpool ids, bucket start seconds for the timestamp key) in *g. Group
+ * arrays may move. VEX_ENOMEM, VEX_EFULL. */
+int vex_aggregate_group(struct vex_agg *a, const uint64_t *key, uint32_t *g);
+/* vex_aggregate_pvec_push appends value x of group g. VEX_ENOMEM. */
+int vex_aggregate_pvec_push(struct vex_pvec *v, uint32_t g, double x);
+/* vex_aggregate_uniq_add counts subscriberid strpool id `id` (not 0) in
+ * group g once. VEX_ENOMEM. */
+int vex_aggregate_uniq_add(struct vex_agg *a, uint32_t g, uint32_t id);
+/* vex_aggregate_merge adds everything src gathered (another part of the
+ * same scan, aggregated for the same query) into dst, group by group;
+ * strings are matched by value, so the two may have their own pools. Call
+ * before vex_aggregate_finish. VEX_ENOMEM, VEX_EFULL. */
+int vex_aggregate_merge(struct vex_agg *dst, const struct vex_agg *src);
 /* vex_aggregate_finish computes the percentiles. */
 int vex_aggregate_finish(struct vex_agg *a);
 void vex_aggregate_deinit(struct vex_agg *a);
+
+/* ---- colscan.c: the columnar path ---- */
+
+/* vex_colscan_run aggregates a's query over src->scan_columns (which must be
+ * set) into a, initialised by the caller, and ready for
+ * vex_aggregate_finish after. It gives the same groups and sums as feeding
+ * the same sessions as records to vex_aggregate_visit (double sums may be
+ * added in another order when both cores are used). Returns 0, VEX_ENOMEM,
+ * VEX_EFULL or the scan's error. */
+int vex_colscan_run(struct vex_agg *a, const struct vex_source *src, const char *customer,
+                    int64_t from_ms, int64_t to_ms);
+
+/* Rows from which a scan uses a second thread: a column run is split in two
+ * halves once the rows seen so far (this run included) reach it and the run
+ * holds at least 1/16 of it. Tests lower it to force the split; SIZE_MAX
+ * keeps every query on one thread. Set it only while no query runs. */
+extern size_t vex_colscan_mt_rows;
+
+/* The group grid of the columnar path holds at most 1 << this many cells
+ * (default 20); past that, groups are found by hashing. Tests lower it to
+ * exercise the hashing. Set it only while no query runs. */
+extern int vex_colscan_grid_bits;
 
 /* ---- envelope.c ---- */
 

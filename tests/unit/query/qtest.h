@@ -1,6 +1,9 @@
 /* qtest.h - helpers shared by the query unit tests: hand-made records, a
  * vex_source over an array of them, and running a query string to a parsed
- * JSON answer. Include after <cmocka.h>. */
+ * JSON answer. Every query also runs through the columnar path (qcols.h):
+ * once as one column run on one thread, which must give the very same text,
+ * and once cut in runs of three rows on two threads, which must give the same
+ * answer up to the order of double additions. Include after <cmocka.h>. */
 #ifndef VEX_TESTS_QUERY_QTEST_H
 #define VEX_TESTS_QUERY_QTEST_H
 
@@ -12,6 +15,7 @@
 
 #include "core/err.h"
 #include "query/query.h"
+#include "qcols.h"
 
 /* qt_rec returns a closed, played, ENDED vod session with empty dimensions
  * and no time in any state; tests set what they need. */
@@ -68,6 +72,21 @@ static inline char *qt_run_raw(enum vex_endpoint ep, const char *qs, const struc
     char *out = NULL;
     assert_int_equal(vex_query_run(q, &src, "c", &out), 0);
     assert_non_null(out);
+
+    struct qc_src cs;
+    qc_build(&cs, recs, n, 0);
+    char *one = qc_run_columns(q, &cs, SIZE_MAX);
+    if (strcmp(out, one) != 0)
+        fail_msg("'%s': columns on one thread differ:\n  records: %s\n  columns: %s", qs, out,
+                 one);
+    free(one);
+    qc_free(&cs);
+    qc_build(&cs, recs, n, 3);
+    char *two = qc_run_columns(q, &cs, 1);
+    qc_assert_same(qs, out, two);
+    free(two);
+    qc_free(&cs);
+
     vex_query_destroy(q);
     return out;
 }

@@ -1,6 +1,9 @@
 /* test_vectors.c - every query of $VEX_VECTORS/queries.json against the
  * session records of $VEX_VECTORS/sessions.json, through the public query
- * API and a vex_source over those records.
+ * API and a vex_source over those records, then again over the same
+ * sessions as columns (the engine's columnar path): as one column run on one
+ * thread, and as runs of 4 rows, each with its own dictionary, on two
+ * threads.
  *
  * The records are fed as the file gives them (nothing computed by vex code).
  * The source delivers every record whatever range is asked for, in small
@@ -8,8 +11,8 @@
  * callback, so the engine must do its own membership and must copy what it
  * keeps. 200: the whole envelope must match (keys, key order, row order,
  * integers where SPEC 4.2 says so, numbers within 1e-9 relative, the four
- * percentiles within 1 %). 400: parse fails with VEX_EINVAL. 403: parse
- * succeeds and the plan-level check fails for plan level 1. */
+ * percentiles within 1 %), on every path. 400: parse fails with VEX_EINVAL.
+ * 403: parse succeeds and the plan-level check fails for plan level 1. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +28,7 @@
 
 #include "core/err.h"
 #include "query/query.h"
+#include "qcols.h"
 
 #define BATCH 5
 
@@ -32,6 +36,7 @@ static json_t *g_sessions;
 static json_t *g_queries;
 static struct vex_record *g_recs;
 static size_t g_nrecs;
+static struct qc_src g_cols_one, g_cols_split;
 
 static json_t *load(const char *file)
 {
@@ -102,6 +107,10 @@ static void load_records(void)
         r->closed = (uint8_t)jint(s, "closed");
         r->ebvs = (uint8_t)jint(s, "ebvs");
     }
+    qc_build(&g_cols_one, g_recs, g_nrecs, 0);
+    qc_build(&g_cols_split, g_recs, g_nrecs, 4);
+    assert_int_equal(g_cols_one.nruns, 1);
+    assert_int_equal(g_cols_split.nruns, (g_nrecs + 3) / 4);
 }
 
 /* The source: every record, in batches with per-batch string copies. */
@@ -206,6 +215,33 @@ static void compare_row(const char *name, size_t idx, json_t *exp, json_t *got)
     }
 }
 
+/* check_answer compares the answer `out` of path `path` with the vector. */
+static void check_answer(const char *vname, json_t *v, const char *out, const char *path)
+{
+    char name[256];
+    snprintf(name, sizeof name, "%s (%s)", vname, path);
+    json_error_t jerr;
+    json_t *got = json_loads(out, 0, &jerr);
+    if (!got)
+        fail_msg("%s: output is not JSON: %s", name, out);
+    json_t *exp = json_object_get(v, "response");
+    static const char *const top[] = {"totalcount", "pagecount", "totalrecords"};
+    if (json_object_size(got) != 4)
+        fail_msg("%s: envelope has %zu keys: %s", name, json_object_size(got), out);
+    for (int i = 0; i < 3; i++) {
+        if (!json_is_integer(json_object_get(got, top[i])))
+            fail_msg("%s: %s missing or not an integer: %s", name, top[i], out);
+        compare_value(name, top[i], json_object_get(exp, top[i]), json_object_get(got, top[i]));
+    }
+    json_t *er = json_object_get(exp, "response"), *gr = json_object_get(got, "response");
+    if (!json_is_array(gr) || json_array_size(gr) != json_array_size(er))
+        fail_msg("%s: %zu rows, expected %zu: %s", name, json_array_size(gr),
+                 json_array_size(er), out);
+    for (size_t i = 0; i < json_array_size(er); i++)
+        compare_row(name, i, json_array_get(er, i), json_array_get(gr, i));
+    json_decref(got);
+}
+
 static void run_vector(void **state)
 {
     json_t *v = *state;
@@ -237,26 +273,17 @@ static void run_vector(void **state)
     rc = vex_query_run(q, &src, "cust-1", &out);
     assert_int_equal(rc, 0);
     assert_non_null(out);
-    json_error_t jerr;
-    json_t *got = json_loads(out, 0, &jerr);
-    if (!got)
-        fail_msg("%s: output is not JSON: %s", name, out);
-    json_t *exp = json_object_get(v, "response");
-    static const char *const top[] = {"totalcount", "pagecount", "totalrecords"};
-    if (json_object_size(got) != 4)
-        fail_msg("%s: envelope has %zu keys: %s", name, json_object_size(got), out);
-    for (int i = 0; i < 3; i++) {
-        if (!json_is_integer(json_object_get(got, top[i])))
-            fail_msg("%s: %s missing or not an integer: %s", name, top[i], out);
-        compare_value(name, top[i], json_object_get(exp, top[i]), json_object_get(got, top[i]));
-    }
-    json_t *er = json_object_get(exp, "response"), *gr = json_object_get(got, "response");
-    if (!json_is_array(gr) || json_array_size(gr) != json_array_size(er))
-        fail_msg("%s: %zu rows, expected %zu: %s", name, json_array_size(gr),
-                 json_array_size(er), out);
-    for (size_t i = 0; i < json_array_size(er); i++)
-        compare_row(name, i, json_array_get(er, i), json_array_get(gr, i));
-    json_decref(got);
+    check_answer(name, v, out, "records");
+    free(out);
+    size_t visits = g_cols_one.visits;
+    out = qc_run_columns(q, &g_cols_one, SIZE_MAX);
+    assert_int_equal(g_cols_one.visits, visits + 1);
+    check_answer(name, v, out, "columns, one run, one thread");
+    free(out);
+    visits = g_cols_split.visits;
+    out = qc_run_columns(q, &g_cols_split, 1);
+    assert_int_equal(g_cols_split.visits, visits + g_cols_split.nruns);
+    check_answer(name, v, out, "columns, runs of 4, two threads");
     free(out);
     vex_query_destroy(q);
 }
@@ -311,6 +338,8 @@ int main(void)
     }
     int failed = _cmocka_run_group_tests("query_vectors", tests, n + 2, NULL, NULL);
     free(tests);
+    qc_free(&g_cols_one);
+    qc_free(&g_cols_split);
     free(g_recs);
     json_decref(g_sessions);
     json_decref(g_queries);
