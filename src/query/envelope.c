@@ -11,6 +11,7 @@
 #include "query/query_int.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,34 +156,98 @@ static int cmp_rows(const void *px, const void *py, void *ctx)
     return (x->g > y->g) - (x->g < y->g);
 }
 
-/* json_str makes a JSON string; bytes that are not UTF-8 (which jansson
- * refuses) become '?', so a bad dimension value cannot fail the answer. */
-static json_t *json_str(const char *s)
+/* The answer is written by hand rather than through jansson, so that every
+ * real is printed in its shortest form that reads back to the same double
+ * (0.65, not 0.65000000000000002), and integral reals keep a fraction
+ * (30.0): SPEC 4.2 makes the JSON type part of the answer. */
+struct out {
+    char *p;
+    size_t n, cap;
+    int oom;
+};
+
+static void out_put(struct out *o, const char *s, size_t len)
 {
-    json_t *j = json_string(s);
-    if (j)
-        return j;
-    char *copy = strdup(s);
-    if (!copy)
-        return NULL;
-    for (char *p = copy; *p; p++) {
-        if ((unsigned char)*p >= 0x80)
-            *p = '?';
+    if (o->oom)
+        return;
+    if (o->n + len + 1 > o->cap) {
+        size_t cap = o->cap ? o->cap : 4096;
+        while (cap < o->n + len + 1)
+            cap *= 2;
+        char *p = realloc(o->p, cap);
+        if (!p) {
+            o->oom = 1;
+            return;
+        }
+        o->p = p;
+        o->cap = cap;
     }
-    j = json_string(copy);
-    free(copy);
-    return j;
+    memcpy(o->p + o->n, s, len);
+    o->n += len;
+    o->p[o->n] = '\0';
 }
 
-static json_t *cval_json(const struct cval *v)
+static void out_str(struct out *o, const char *s)
+{
+    out_put(o, "\"", 1);
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c != '"' && c != '\\' && c >= 0x20)
+            continue;
+        out_put(o, run, (size_t)(s - run));
+        char esc[8];
+        if (c == '"' || c == '\\')
+            snprintf(esc, sizeof esc, "\\%c", c);
+        else
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+        out_put(o, esc, strlen(esc));
+        run = s + 1;
+    }
+    out_put(o, run, (size_t)(s - run));
+    out_put(o, "\"", 1);
+}
+
+static void out_int(struct out *o, int64_t v)
+{
+    char b[32];
+    int n = snprintf(b, sizeof b, "%lld", (long long)v);
+    out_put(o, b, (size_t)n);
+}
+
+/* out_real prints the shortest %g form (15 to 17 significant digits) that
+ * reads back to v exactly. Ratios with a zero denominator are 0, so v is
+ * always finite; a non-finite value would not be JSON and prints as 0.0. */
+static void out_real(struct out *o, double v)
+{
+    char b[40];
+    int n = 0;
+    if (!isfinite(v)) {
+        out_put(o, "0.0", 3);
+        return;
+    }
+    for (int prec = 15; prec <= 17; prec++) {
+        n = snprintf(b, sizeof b, "%.*g", prec, v);
+        if (strtod(b, NULL) == v)
+            break;
+    }
+    if (!strpbrk(b, ".eEn"))
+        n += snprintf(b + n, sizeof b - (size_t)n, ".0");
+    out_put(o, b, (size_t)n);
+}
+
+static void out_cval(struct out *o, const struct cval *v)
 {
     switch (v->type) {
     case CV_INT:
-        return json_integer(v->i);
+        out_int(o, v->i);
+        break;
     case CV_REAL:
-        return json_real(v->d);
+        out_real(o, v->d);
+        break;
     default:
-        return json_str(v->s);
+        out_str(o, v->s ? v->s : "");
+        break;
     }
 }
 
@@ -202,7 +267,6 @@ int vex_envelope_build(const struct vex_agg *a, char **json_out)
 {
     const struct vex_query *q = a->q;
     int rc = VEX_ENOMEM;
-    json_t *root = NULL;
     struct row *rows = malloc((a->ngroups ? a->ngroups : 1) * sizeof *rows);
     if (!rows)
         return VEX_ENOMEM;
@@ -227,40 +291,39 @@ int vex_envelope_build(const struct vex_agg *a, char **json_out)
     if (pages < 1)
         pages = 1;
 
-    root = json_object();
-    json_t *resp = json_array();
-    if (!root || !resp) {
-        json_decref(resp);
-        goto done;
-    }
-    if (json_object_set_new(root, "totalcount", json_integer((json_int_t)total)) ||
-        json_object_set_new(root, "pagecount", json_integer((json_int_t)count)) ||
-        json_object_set_new(root, "totalrecords", json_integer((json_int_t)total))) {
-        json_decref(resp);
-        goto done;
-    }
-    if (json_object_set_new(root, "response", resp)) /* steals resp, also on failure */
-        goto done;
+    struct out o = {0};
+    out_put(&o, "{\"totalcount\":", 14);
+    out_int(&o, (int64_t)total);
+    out_put(&o, ",\"pagecount\":", 13);
+    out_int(&o, (int64_t)count);
+    out_put(&o, ",\"totalrecords\":", 16);
+    out_int(&o, (int64_t)total);
+    out_put(&o, ",\"response\":[", 13);
     int ncol = a->nkeys + q->ncols;
-    for (uint64_t i = first; i < first + count; i++) {
-        json_t *obj = json_object();
-        if (!obj || json_array_append_new(resp, obj))
-            goto done;
+    for (uint64_t i = first; i < first + count && !o.oom; i++) {
+        out_put(&o, i == first ? "{" : ",{", i == first ? 1 : 2);
         for (int c = 0; c < ncol; c++) {
             struct cval v;
             memset(&v, 0, sizeof v);
             column_value(a, rows[i].g, c, &v);
-            if (json_object_set_new(obj, column_name(a, c), cval_json(&v)))
-                goto done;
+            if (c)
+                out_put(&o, ",", 1);
+            out_str(&o, column_name(a, c));
+            out_put(&o, ":", 1);
+            out_cval(&o, &v);
         }
-        if (json_object_set_new(obj, "totalpages", json_integer(pages)))
-            goto done;
+        out_put(&o, ncol ? ",\"totalpages\":" : "\"totalpages\":", ncol ? 14 : 13);
+        out_int(&o, pages);
+        out_put(&o, "}", 1);
     }
-    *json_out = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17));
-    if (*json_out)
-        rc = 0;
+    out_put(&o, "]}", 2);
+    if (o.oom) {
+        free(o.p);
+        goto done;
+    }
+    *json_out = o.p;
+    rc = 0;
 done:
-    json_decref(root);
     free(rows);
     return rc;
 }
