@@ -177,6 +177,30 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(r.getheader("Access-Control-Allow-Origin"), "*")
         c.close()
 
+    def test_2c_load_through_server_splits_past_body_limit(self):
+        # 600 sessions of 3 events, about 160 kB, into a server whose body
+        # limit is 100 kB: vex load must split its chunks and lose nothing.
+        base = 1714521600000  # 2024-05-01, outside the other tests' week
+        lines = []
+        for i in range(600):
+            sid = "bulk-%03d" % i
+            lines.append(json.dumps({"sid": sid, "seq": 0, "ts": base + i * 1000, "type": "start",
+                                     "cdn": "bulk", "title": "t" * 40}))
+            lines.append(json.dumps({"sid": sid, "seq": 1, "ts": base + i * 1000 + 500,
+                                     "type": "playing"}))
+            lines.append(json.dumps({"sid": sid, "seq": 2, "ts": base + i * 1000 + 2500,
+                                     "type": "end"}))
+        path = os.path.join(self.srv.data, "bulk.ndjson")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.assertGreater(os.path.getsize(path), 150000)
+        p = vexlib.run(["load", "--customer", "handco", path], self.srv.data)
+        self.assertEqual(json.loads(p.stdout), {"accepted": 1800})
+        body = self.metrics("planlevel=2&period=start=1714521600,end=1714608000"
+                            "&metrics=attempts,viewercount,playdur")
+        self.assertEqual(body["response"][0], {"attempts": 600, "viewercount": 600,
+                                               "playdur": 1200.0, "totalpages": 1})
+
     def test_3_parameter_errors(self):
         for qs, status in [
             ("planlevel=2&%s&metrics=nosuch" % WEEK, 400),
