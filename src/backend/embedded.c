@@ -280,7 +280,8 @@ struct vex_source vex_engine_source(struct vex_engine *e)
 /* ---- checkpoint segments ----
  * Columns of a partition segment (one row per session):
  *   sid, d.<dim> (13 dictionary strings), ipfb (string),
- *   q.<dim> (13 i64: seq of the event the dimension came from, -1 none),
+ *   q.<dim> (13 i64: seq of the event the dimension came from, relative to
+ *   prefix_next, see seq_rel; live_seq likewise),
  *   min_seq, live, live_seq, prefix_next, last_change (i64),
  *   m.attempt_ts, m.last_ts, m.startup_ms, m.play_ms, m.cirr_ms, m.vrt_ms,
  *   m.kbps_known_ms, m.rebuffers, m.seeks, m.warnings, m.flags (i64),
@@ -333,6 +334,23 @@ static const char *const i64_names[I_COUNT] = {
     "m.rebuffers", "m.seeks",    "m.warnings", "m.flags",
 };
 
+/* The seq a dimension (or `live`) came from is stored relative to the
+ * session's prefix_next: 0 for "none", else prefix_next - seq. For sessions
+ * that arrived in order that is the constant 1, which costs nothing once
+ * compressed (sessions-v1 stored the seq itself). A set seq never equals
+ * prefix_next: prefix events are below it, pending ones above. */
+static int64_t seq_rel(int64_t seq, int64_t prefix_next)
+{
+    return seq < 0 ? 0 : prefix_next - seq;
+}
+
+static int64_t seq_abs(int64_t rel, int64_t prefix_next, int v1)
+{
+    if (v1)
+        return rel;
+    return rel == 0 ? -1 : prefix_next - rel;
+}
+
 static int write_partition(struct vex_engine *e, struct cust *c, int64_t day, const size_t *rows,
                            size_t n, const char *relpath)
 {
@@ -355,7 +373,7 @@ static int write_partition(struct vex_engine *e, struct cust *c, int64_t day, co
     snprintf(dayv, sizeof dayv, "%lld", (long long)day);
     if ((rc = vex_segment_writer_set_meta(w, "customer", c->id)) ||
         (rc = vex_segment_writer_set_meta(w, "day", dayv)) ||
-        (rc = vex_segment_writer_set_meta(w, "kind", "sessions-v1")))
+        (rc = vex_segment_writer_set_meta(w, "kind", "sessions-v2")))
         goto done;
 
     for (size_t r = 0; r < n; r++)
@@ -365,7 +383,7 @@ static int write_partition(struct vex_engine *e, struct cust *c, int64_t day, co
     for (int d = 0; d < VEX_DIM_COUNT; d++) {
         for (size_t r = 0; r < n; r++) {
             strs[r] = st[r].dims[d];
-            ints[r] = st[r].dim_seq[d];
+            ints[r] = seq_rel(st[r].dim_seq[d], st[r].prefix_next);
         }
         snprintf(name, sizeof name, "d.%s", vex_dim_name((enum vex_dim)d));
         if ((rc = vex_segment_writer_add_str(w, name, strs)))
@@ -386,7 +404,7 @@ static int write_partition(struct vex_engine *e, struct cust *c, int64_t day, co
             switch (k) {
             case I_MIN_SEQ: v = s->min_seq; break;
             case I_LIVE: v = s->live; break;
-            case I_LIVE_SEQ: v = s->live_seq; break;
+            case I_LIVE_SEQ: v = seq_rel(s->live_seq, s->prefix_next); break;
             case I_PREFIX_NEXT: v = s->prefix_next; break;
             case I_LAST_CHANGE: v = s->last_change_ms; break;
             case I_ATTEMPT: v = m->attempt_ts; break;
@@ -466,6 +484,12 @@ static int load_partition(struct vex_engine *e, const struct part *p)
         return rc;
     struct cust *c = get_or_add_cust(e, p->customer);
     size_t n = vex_segment_rows(seg);
+    const char *kind = vex_segment_meta(seg, "kind");
+    int v1 = kind && !strcmp(kind, "sessions-v1");
+    if (!kind || (!v1 && strcmp(kind, "sessions-v2"))) {
+        vex_segment_close(seg);
+        return VEX_ECORRUPT; /* not a session segment of a version we know */
+    }
     const uint32_t *codes[VEX_DIM_COUNT + 2];
     const char *const *dicts[VEX_DIM_COUNT + 2];
     size_t dsz[VEX_DIM_COUNT + 2];
@@ -509,13 +533,13 @@ static int load_partition(struct vex_engine *e, const struct part *p)
             break;
         for (int d = 0; d < VEX_DIM_COUNT; d++) {
             s.dims[d] = dicts[d][codes[d][r]];
-            s.dim_seq[d] = dseq[d][r];
+            s.dim_seq[d] = seq_abs(dseq[d][r], ints[I_PREFIX_NEXT][r], v1);
         }
         s.sid = dicts[VEX_DIM_COUNT][codes[VEX_DIM_COUNT][r]];
         s.ip_fallback = dicts[VEX_DIM_COUNT + 1][codes[VEX_DIM_COUNT + 1][r]];
         s.min_seq = ints[I_MIN_SEQ][r];
         s.live = ints[I_LIVE][r];
-        s.live_seq = ints[I_LIVE_SEQ][r];
+        s.live_seq = seq_abs(ints[I_LIVE_SEQ][r], ints[I_PREFIX_NEXT][r], v1);
         s.prefix_next = ints[I_PREFIX_NEXT][r];
         s.last_change_ms = ints[I_LAST_CHANGE][r];
         struct vex_machine *m = &s.prefix;
