@@ -21,15 +21,19 @@
  *      group keys the sums are kept in locals over the block, with keys the
  *      flag counts go to a histogram of the four flags per group (one add
  *      per row instead of five), folded into the sums at the end. With one
- *      or two dimension keys and nothing but sums (the usual dashboard
- *      query) stages 4 and 5 are one loop (sums_dims).
+ *      or two dimension keys and nothing but sums and Q (the usual
+ *      dashboard query) stages 4 and 5 are one loop (sums_dims). Q is
+ *      computed from the columns (colq.h), bit for bit as vex_record_q, in a
+ *      loop of its own per block; totals of endedplays and concurviewavg
+ *      alone are one loop of their own rules (ext_direct).
  * A stamped map ("cmap") holds gen << 32 | value per code: a new run bumps
  * gen, which empties every map at once, since each run brings its own
  * dictionary.
  *
  * A large scan uses both cores: runs are cut in two halves, the second one
- * aggregated by a helper thread into a second struct vex_agg (a "lane", with
- * its own string pool), and the lanes are merged at the end
+ * aggregated into a second struct vex_agg (a "lane", with its own string
+ * pool), each lane's rows taken CHUNK at a time and in order by whichever of
+ * the two threads is free, and the lanes are merged at the end
  * (vex_aggregate_merge): sums add, value arrays concatenate, distinct sets
  * unite. Only the order of the double sums changes, which SPEC 4.2 allows. */
 #include "query/query_int.h"
@@ -40,6 +44,7 @@
 #include <sys/mman.h>
 
 #include "core/err.h"
+#include "query/colq.h"
 
 size_t vex_colscan_mt_rows = 200000;
 int vex_colscan_grid_bits = 20;
@@ -77,7 +82,8 @@ struct plan {
     int need_ebvs, need_play, need_cv, need_reb, need_startup, need_kbps;
     int want_q, want_lat, want_qv, want_uniq, want_sinfo, want_ip, want_title;
     int extras; /* any per-row work beyond the sums */
-    int dims_only; /* one or two dimension keys and only sums: sums_dims */
+    int ext_only; /* totals of endedplays or concurviewavg alone: no C_BEL, no sums0 */
+    int dims_only; /* one or two dimension keys and only sums (Q's too): sums_dims */
 };
 
 struct cmap {
@@ -115,7 +121,6 @@ struct lane {
     size_t gidxcap; /* groups */
     uint32_t *fh;   /* per group: 16 counters by PLAYED, VSF, VPF, ERRORS */
     size_t fhcap;   /* groups */
-    struct vex_record qrec; /* zeroed once; Q reads only what is set per row */
     uint32_t *g1; /* hashing, one key: local index -> group + 1 (0: none yet) */
     size_t g1cap;
     uint64_t *hk; /* hashing, two keys: the packed local indexes, with hv */
@@ -127,6 +132,7 @@ struct lane {
     uint8_t cand[BLOCK];
     uint32_t sel[BLOCK]; /* rows of the block with a candidate bit */
     uint32_t sg[BLOCK];  /* their groups */
+    double qb[BLOCK];    /* Q by selected row (stage_extras) or by row (block_q) */
 };
 
 struct colrun {
@@ -140,10 +146,14 @@ struct colrun {
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    /* The run being split: lane l takes rows [next[l], end[l]) CHUNK at a
+     * time, in order, from whichever thread is free (busy[l] while one
+     * works on it); job is NULL between runs. */
     const struct vex_columns *job;
-    size_t job_lo, job_hi;
     uint64_t job_seq;
-    int pending, quit, job_rc;
+    size_t next[2], end[2];
+    int busy[2];
+    int quit, job_rc;
 };
 
 /* ---- the plan ---- */
@@ -222,8 +232,14 @@ static void plan_init(struct plan *p, const struct vex_agg *a)
     if (p->want_title)
         p->idmaps |= 1u << VEX_DIM_TITLE;
     p->extras = p->want_q || p->want_lat || p->want_qv || p->want_uniq || p->want_sinfo;
+    /* Those two have their own membership and no companions, so a totals
+     * query of nothing else needs neither the period's membership nor the
+     * flag counts (which no column of its answer shows). */
+    p->ext_only = p->nkeys == 0 && p->ext && !p->extras &&
+                  (mm & ~(MBIT(ENDEDPLAYS) | MBIT(CONCURVIEWAVG))) == 0;
     p->dims_only = p->nkeys >= 1 && p->nkeys <= 2 && p->kind[0] == K_DIM &&
-                   (p->nkeys == 1 || p->kind[1] == K_DIM) && p->hist && !p->ext && !p->extras;
+                   (p->nkeys == 1 || p->kind[1] == K_DIM) && p->hist && !p->ext &&
+                   !(p->want_lat || p->want_qv || p->want_uniq || p->want_sinfo);
 }
 
 /* ---- stamped maps ---- */
@@ -672,15 +688,23 @@ static void stage_cand(struct lane *L, const struct vex_columns *c, size_t lo, s
     uint8_t *cand = L->cand;
     const uint64_t s = (uint64_t)p->s_ms, span = p->span_ms;
     const unsigned ok0 = p->st_ok[0], ok1 = p->st_ok[1];
-    /* The unsigned difference is below span exactly when S <= t < E. */
-    for (size_t i = 0; i < n; i++) {
-        unsigned ok = (fl[i] & VEX_COL_LIVE) ? ok1 : ok0;
-        cand[i] = (uint8_t)(ok & ((uint64_t)mt[i] - s < span));
-    }
-    if (!p->allstatus) {
+    if (p->ext_only) {
+        memset(cand, 0, n);
+    } else {
+        /* The unsigned difference is below span exactly when S <= t < E. */
         for (size_t i = 0; i < n; i++) {
-            if (cand[i] && !closed_at(c, lo + i))
-                cand[i] = 0;
+            unsigned ok = (fl[i] & VEX_COL_LIVE) ? ok1 : ok0;
+            cand[i] = (uint8_t)(ok & ((uint64_t)mt[i] - s < span));
+        }
+        if (!p->allstatus) {
+            /* closed_at as arithmetic: no branch on the row's values. */
+            const int64_t *lt = c->last_ts + lo;
+            const int64_t now = c->now_ms, timeout = c->timeout_ms;
+            for (size_t i = 0; i < n; i++) {
+                unsigned closed = ((fl[i] & VEX_COL_STATE_MASK) == VEX_STATE_ENDED) |
+                                  (now - lt[i] > timeout);
+                cand[i] &= (uint8_t)closed;
+            }
         }
     }
     if (!p->ext)
@@ -937,12 +961,27 @@ static int sums_grouped(struct lane *L, const struct vex_columns *c, size_t lo, 
     return 0;
 }
 
+/* block_q sets qb[r] to the Q of every row r of the block [lo, lo + n), in
+ * a loop that stores nothing else, so the rows overlap (colq.h has no
+ * branches). Rows Q does not count get a value that is never read. */
+static void block_q(struct lane *L, const struct vex_columns *c, size_t lo, size_t n)
+{
+    const uint16_t *fl = c->flags + lo;
+    const int64_t *st = c->startup_ms + lo, *pm = c->play_ms + lo, *cm = c->cirr_ms + lo;
+    const int64_t *vm = c->vrt_ms + lo, *km = c->kbps_known_ms + lo;
+    const double *kb = c->kbps_ms + lo;
+    double *qb = L->qb;
+    for (size_t r = 0; r < n; r++)
+        qb[r] = vex_colq_score(fl[r], st[r], pm[r], cm[r], vm[r], kb[r], km[r]);
+}
+
 /* sums_dims is stage_groups and sums_grouped in one pass for the most
  * common queries, one or two dimension keys and nothing but sums: a row's
  * codes, its grid cell and its sums without the selection arrays in
  * between. */
 static inline __attribute__((always_inline)) int
-sums_dims_k(struct lane *L, const struct vex_columns *c, size_t lo, size_t n, const int two)
+sums_dims_k(struct lane *L, const struct vex_columns *c, size_t lo, size_t n, const int two,
+            const int want_q)
 {
     const struct plan *p = L->p;
     const uint8_t *cand = L->cand;
@@ -958,6 +997,8 @@ sums_dims_k(struct lane *L, const struct vex_columns *c, size_t lo, size_t n, co
         return rc;
     struct vex_acc *accs = L->a->accs;
     uint32_t *fh = L->fh;
+    if (want_q)
+        block_q(L, c, lo, n);
     for (size_t r = 0; r < n; r++) {
         if (!(cand[r] & C_BEL))
             continue;
@@ -985,14 +1026,22 @@ sums_dims_k(struct lane *L, const struct vex_columns *c, size_t lo, size_t n, co
         unsigned f = fl[r];
         fh[(size_t)g * 16 + ((f >> 3) & 15)]++;
         add_sums(&accs[g], src, r, f);
+        if (want_q && (f & (F_PLAYED | F_VSF))) {
+            /* In row order per group, as stage_extras adds it. */
+            accs[g].q_sum += L->qb[r];
+            accs[g].q_n++;
+        }
     }
     return 0;
 }
 
-/* The two forms of sums_dims, each compiled for its number of keys. */
+/* The four forms of sums_dims, each compiled for its number of keys and
+ * with or without Q. */
 static int sums_dims(struct lane *L, const struct vex_columns *c, size_t lo, size_t n)
 {
-    return L->p->nkeys == 2 ? sums_dims_k(L, c, lo, n, 1) : sums_dims_k(L, c, lo, n, 0);
+    if (L->p->want_q)
+        return L->p->nkeys == 2 ? sums_dims_k(L, c, lo, n, 1, 1) : sums_dims_k(L, c, lo, n, 0, 1);
+    return L->p->nkeys == 2 ? sums_dims_k(L, c, lo, n, 1, 0) : sums_dims_k(L, c, lo, n, 0, 0);
 }
 
 /* stage_groups sets sg[] for the selected rows: the group of the row's
@@ -1087,6 +1136,21 @@ static int stage_extras(struct lane *L, const struct vex_columns *c, size_t lo, 
     const struct plan *p = L->p;
     struct vex_agg *a = L->a;
     int rc;
+    if (p->want_q || p->want_qv) {
+        /* Q of every selected row first, in a loop of its own: nothing is
+         * stored but qb, so the rows overlap (colq.h has no branches).
+         * Rows Q does not count get a value that is never read. */
+        const uint32_t *sel = L->sel;
+        const uint16_t *fl = c->flags + lo;
+        const int64_t *st = c->startup_ms + lo, *pm = c->play_ms + lo, *cm = c->cirr_ms + lo;
+        const int64_t *vm = c->vrt_ms + lo, *km = c->kbps_known_ms + lo;
+        const double *kb = c->kbps_ms + lo;
+        double *qb = L->qb;
+        for (size_t k = 0; k < ns; k++) {
+            uint32_t r = sel[k];
+            qb[k] = vex_colq_score(fl[r], st[r], pm[r], cm[r], vm[r], kb[r], km[r]);
+        }
+    }
     for (size_t k = 0; k < ns; k++) {
         if (!(L->cand[L->sel[k]] & C_BEL))
             continue;
@@ -1097,18 +1161,9 @@ static int stage_extras(struct lane *L, const struct vex_columns *c, size_t lo, 
             (rc = vex_aggregate_pvec_push(&a->lat, g, (double)c->startup_ms[i])))
             return rc;
         if ((p->want_q || p->want_qv) && (f & (F_PLAYED | F_VSF))) {
-            /* Q (SPEC 4.2) reads these fields; the rest of qrec stays 0. */
-            struct vex_record *r = &L->qrec;
-            r->vsf = (f & VEX_COL_VSF) != 0;
-            r->vpf = (f & VEX_COL_VPF) != 0;
-            r->played = (f & VEX_COL_PLAYED) != 0;
-            r->startup_ms = c->startup_ms[i];
-            r->play_ms = c->play_ms[i];
-            r->cirr_ms = c->cirr_ms[i];
-            r->vrt_ms = c->vrt_ms[i];
-            r->kbps_ms = c->kbps_ms[i];
-            r->kbps_known_ms = c->kbps_known_ms[i];
-            double qv = vex_record_q(r);
+            /* Q (SPEC 4.2) straight from the columns, bit for bit
+             * vex_record_q's (colq.h). */
+            double qv = L->qb[k];
             if (p->want_q) {
                 a->accs[g].q_sum += qv;
                 a->accs[g].q_n++;
@@ -1142,28 +1197,64 @@ static int stage_extras(struct lane *L, const struct vex_columns *c, size_t lo, 
     return 0;
 }
 
-/* stage_ext: endedplays and concurviewavg, each by its own time rule. */
+/* stage_ext0: endedplays and concurviewavg without group keys, over every
+ * row of the block (a row without C_END or C_CON adds 0), in locals. */
+static void stage_ext0(struct lane *L, const struct vex_columns *c, size_t lo, size_t n)
+{
+    const struct plan *p = L->p;
+    const uint8_t *cand = L->cand;
+    const int64_t *at = c->attempt_ts + lo, *lt = c->last_ts + lo;
+    const int64_t s_ms = p->s_ms, e_ms = p->e_ms;
+    uint32_t ended = 0;
+    int64_t overlap = 0;
+    for (size_t r = 0; r < n; r++) {
+        unsigned bits = cand[r];
+        int64_t ov_lo = at[r] > s_ms ? at[r] : s_ms;
+        int64_t ov_hi = lt[r] < e_ms ? lt[r] : e_ms;
+        ended += (bits & C_END) >> 1;
+        overlap += (ov_hi - ov_lo) & -(int64_t)((bits & C_CON) >> 2);
+    }
+    L->a->accs[0].endedplays += ended;
+    L->a->accs[0].overlap_ms += overlap;
+}
+
+/* ext_direct is stage_cand's rules of endedplays and concurviewavg and
+ * stage_ext0 in one loop without branches, for an ext_only query that no
+ * `filter` or `qoefilter` narrows: nothing per row is kept. */
+static void ext_direct(struct lane *L, const struct vex_columns *c, size_t lo, size_t n)
+{
+    const struct plan *p = L->p;
+    const uint16_t *fl = c->flags + lo;
+    const int64_t *at = c->attempt_ts + lo, *lt = c->last_ts + lo;
+    const uint64_t s = (uint64_t)p->s_ms, span = p->span_ms;
+    const int64_t s_ms = p->s_ms, e_ms = p->e_ms, now = c->now_ms, timeout = c->timeout_ms;
+    const unsigned ok0 = p->st_ok[0], ok1 = p->st_ok[1];
+    const unsigned want_end = p->want_ended != 0, want_con = p->want_concur != 0;
+    uint32_t ended = 0;
+    int64_t overlap = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned f = fl[i];
+        unsigned ok = (f & VEX_COL_LIVE) ? ok1 : ok0;
+        int64_t t = lt[i];
+        unsigned closed = ((f & VEX_COL_STATE_MASK) == VEX_STATE_ENDED) | (now - t > timeout);
+        unsigned played = (f & F_PLAYED) != 0;
+        unsigned end = played & ((uint64_t)t - s < span) & closed;
+        int64_t ov_lo = at[i] > s_ms ? at[i] : s_ms;
+        int64_t ov_hi = t < e_ms ? t : e_ms;
+        unsigned con = ov_hi > ov_lo;
+        ended += ok & end & want_end;
+        overlap += (ov_hi - ov_lo) & -(int64_t)(ok & con & want_con);
+    }
+    L->a->accs[0].endedplays += ended;
+    L->a->accs[0].overlap_ms += overlap;
+}
+
+/* stage_ext: endedplays and concurviewavg, each by its own time rule, with
+ * group keys. */
 static int stage_ext(struct lane *L, const struct vex_columns *c, size_t lo, size_t ns)
 {
     const struct plan *p = L->p;
     int rc;
-    if (p->nkeys == 0) {
-        /* One group: count in locals. */
-        uint32_t ended = 0;
-        int64_t overlap = 0;
-        for (size_t k = 0; k < ns; k++) {
-            unsigned bits = L->cand[L->sel[k]];
-            size_t i = lo + L->sel[k];
-            int64_t at = c->attempt_ts[i], lt = c->last_ts[i];
-            int64_t ov_lo = at > p->s_ms ? at : p->s_ms;
-            int64_t ov_hi = lt < p->e_ms ? lt : p->e_ms;
-            ended += (bits & C_END) != 0;
-            overlap += (bits & C_CON) ? ov_hi - ov_lo : 0;
-        }
-        L->a->accs[0].endedplays += ended;
-        L->a->accs[0].overlap_ms += overlap;
-        return 0;
-    }
     for (size_t k = 0; k < ns; k++) {
         unsigned bits = L->cand[L->sel[k]];
         if (!(bits & (C_END | C_CON)))
@@ -1217,14 +1308,21 @@ static int lane_rows(struct lane *L, const struct vex_columns *c, size_t lo, siz
         return rc;
     for (size_t b = lo; b < hi; b += BLOCK) {
         size_t n = hi - b < BLOCK ? hi - b : BLOCK;
+        if (p->ext_only && !p->fmaps && !p->q->qoe) {
+            ext_direct(L, c, b, n);
+            continue;
+        }
         stage_cand(L, c, b, n);
         if (p->fmaps)
             stage_filter(L, c, b, n);
         if (p->q->qoe)
             stage_qoe(L, c, b, n);
         if (p->nkeys == 0) {
-            sums0(L, c, b, n);
-            if (!p->extras && !p->ext)
+            if (!p->ext_only)
+                sums0(L, c, b, n);
+            if (p->ext)
+                stage_ext0(L, c, b, n);
+            if (!p->extras)
                 continue;
         }
         if (p->dims_only) {
@@ -1243,7 +1341,7 @@ static int lane_rows(struct lane *L, const struct vex_columns *c, size_t lo, siz
             return rc;
         if (p->extras && (rc = stage_extras(L, c, b, ns)))
             return rc;
-        if (p->ext && (rc = stage_ext(L, c, b, ns)))
+        if (p->ext && p->nkeys > 0 && (rc = stage_ext(L, c, b, ns)))
             return rc;
     }
     return 0;
@@ -1290,21 +1388,53 @@ static void lane_deinit(struct lane *L)
 
 /* ---- two threads ---- */
 
+/* Rows a thread takes of a lane at a time: a multiple of BLOCK, so a lane
+ * sees the same blocks whichever thread runs them. */
+#define CHUNK (64 * BLOCK)
+
+static int claimable(const struct colrun *R, int l)
+{
+    return R->job && !R->job_rc && !R->busy[l] && R->next[l] < R->end[l];
+}
+
+/* work_on runs chunks of the current run, of lane `me` first, then of the
+ * other one, until none is left to take; called and returns with mu held.
+ * A lane's rows are still added in their order and by one thread at a
+ * time, so the answer is the same whoever runs them; but a helper the
+ * machine is slow to wake (two shared cores, virtual CPUs) no longer holds
+ * the query up by a whole half. */
+static void work_on(struct colrun *R, int me)
+{
+    for (;;) {
+        int l = claimable(R, me) ? me : claimable(R, !me) ? !me : -1;
+        if (l < 0)
+            return;
+        size_t lo = R->next[l];
+        size_t hi = R->end[l] - lo > CHUNK ? lo + CHUNK : R->end[l];
+        const struct vex_columns *c = R->job;
+        uint64_t seq = R->job_seq;
+        R->next[l] = hi;
+        R->busy[l] = 1;
+        pthread_mutex_unlock(&R->mu);
+        int rc = lane_rows(&R->lane[l], c, lo, hi, seq);
+        pthread_mutex_lock(&R->mu);
+        R->busy[l] = 0;
+        if (rc && !R->job_rc)
+            R->job_rc = rc;
+        pthread_cond_broadcast(&R->cv);
+    }
+}
+
 static void *helper_main(void *arg)
 {
     struct colrun *R = arg;
     pthread_mutex_lock(&R->mu);
     for (;;) {
-        while (!R->pending && !R->quit)
+        while (!R->quit && !claimable(R, 1) && !claimable(R, 0))
             pthread_cond_wait(&R->cv, &R->mu);
-        if (!R->pending)
+        if (R->quit)
             break;
-        pthread_mutex_unlock(&R->mu);
-        int rc = lane_rows(&R->lane[1], R->job, R->job_lo, R->job_hi, R->job_seq);
-        pthread_mutex_lock(&R->mu);
-        R->job_rc = rc;
-        R->pending = 0;
-        pthread_cond_broadcast(&R->cv);
+        work_on(R, 1);
     }
     pthread_mutex_unlock(&R->mu);
     return NULL;
@@ -1364,22 +1494,28 @@ static int visit_columns(void *ctx, const struct vex_columns *c)
         start_helper(R, R->p.q);
     if (!split || !R->two)
         return lane_rows(&R->lane[0], c, 0, n, R->seq);
+    /* Lane 0 takes the first half, lane 1 the second. */
     size_t mid = n / 2;
     pthread_mutex_lock(&R->mu);
     R->job = c;
-    R->job_lo = mid;
-    R->job_hi = n;
     R->job_seq = R->seq;
-    R->pending = 1;
+    R->next[0] = 0;
+    R->end[0] = mid;
+    R->next[1] = mid;
+    R->end[1] = n;
+    R->job_rc = 0;
     pthread_cond_broadcast(&R->cv);
-    pthread_mutex_unlock(&R->mu);
-    int rc = lane_rows(&R->lane[0], c, 0, mid, R->seq);
-    pthread_mutex_lock(&R->mu);
-    while (R->pending)
+    for (;;) {
+        work_on(R, 0);
+        /* Nothing left to take: done once nobody is still working. */
+        if (!R->busy[0] && !R->busy[1])
+            break;
         pthread_cond_wait(&R->cv, &R->mu);
-    int rc1 = R->job_rc;
+    }
+    int rc = R->job_rc;
+    R->job = NULL;
     pthread_mutex_unlock(&R->mu);
-    return rc ? rc : rc1;
+    return rc;
 }
 
 int vex_colscan_run(struct vex_agg *a, const struct vex_source *src, const char *customer,
