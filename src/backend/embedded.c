@@ -784,9 +784,13 @@ int vex_engine_checkpoint(struct vex_engine *e)
         for (size_t k = 0; k < nd; k++) {
             struct cust *c = e->custs[dv[k].cust];
             size_t n = vex_table_count(c->t);
+            /* Flags share a column with what queries read: change them under
+             * the customer's write lock. */
+            pthread_rwlock_wrlock(&c->lock);
             for (size_t i = 0; i < n; i++)
                 if (day_of(vex_table_attempt_ts(c->t, i)) == dv[k].day)
                     vex_table_mark_saved(c->t, i, dv[k].day);
+            pthread_rwlock_unlock(&c->lock);
         }
         for (size_t i = 0; i < nold; i++) {
             char path[PATH_MAX];
@@ -842,7 +846,9 @@ int vex_engine_push(struct vex_engine *e)
         rc = VEX_ENOMEM;
     for (size_t i = 0; i < nc && !rc; i++) {
         sets[i].c = e->custs[i];
+        pthread_rwlock_wrlock(&sets[i].c->lock); /* flags are read by queries */
         rc = vex_table_take_unpushed(e->custs[i]->t, &sets[i].rows, &sets[i].n, &sets[i].cap);
+        pthread_rwlock_unlock(&sets[i].c->lock);
     }
     pthread_mutex_unlock(&e->ingest_mu);
 
@@ -879,9 +885,13 @@ int vex_engine_push(struct vex_engine *e)
     if (rc) {
         /* Whatever was not confirmed is pushed again next time (the
          * replica replaces rows by version, so a repeat is harmless). */
-        for (size_t i = 0; i < nc; i++)
-            if (sets && sets[i].n)
-                vex_table_mark_unpushed(sets[i].c->t, sets[i].rows, sets[i].n);
+        for (size_t i = 0; i < nc; i++) {
+            if (!sets || !sets[i].n)
+                continue;
+            pthread_rwlock_wrlock(&sets[i].c->lock);
+            vex_table_mark_unpushed(sets[i].c->t, sets[i].rows, sets[i].n);
+            pthread_rwlock_unlock(&sets[i].c->lock);
+        }
         e->push_failures++;
     } else {
         e->pushed_lsn = lsn;
