@@ -32,6 +32,7 @@
 
 #include "backend/embedded.h"
 #include "core/err.h"
+#include "gen/dist.h"
 #include "gen/rng.h"
 #include "gen/world.h"
 #include "ingest/event.h"
@@ -87,11 +88,8 @@ struct opts {
 /* What every session draws from: cumulative shares and normalised factors. */
 struct model {
     struct opts o;
-    int64_t w0; /* first second of the window */
     uint64_t pool;
-    uint32_t nbins;
-    double *bin_cum; /* nbins + 1 */
-    double *bin_rate;
+    struct vex_traffic traffic; /* start-time distribution */
     double cdn_cum[VEX_WORLD_NCDN];
     double cdn_startup[VEX_WORLD_NCDN], cdn_fail[VEX_WORLD_NCDN];
     double platform_cum[VEX_WORLD_NPLATFORM];
@@ -127,106 +125,37 @@ static double now_s(void)
 
 /* ---- the model -------------------------------------------------------------------- */
 
-static void cum_from(double *cum, const double *w, uint32_t n)
-{
-    double total = 0, acc = 0;
-    for (uint32_t i = 0; i < n; i++)
-        total += w[i];
-    for (uint32_t i = 0; i < n; i++) {
-        acc += w[i];
-        cum[i] = acc / total;
-    }
-    cum[n - 1] = 1.0;
-}
-
-static void zipf_cum(double *cum, uint32_t n, double s)
-{
-    double w[VEX_WORLD_NASSET];
-    for (uint32_t i = 0; i < n; i++)
-        w[i] = pow((double)(i + 1), -s);
-    cum_from(cum, w, n);
-}
-
-/* pick returns the first i with u < cum[i]. */
-static uint32_t pick(const double *cum, uint32_t n, double u)
-{
-    uint32_t lo = 0, hi = n - 1;
-    while (lo < hi) {
-        uint32_t mid = (lo + hi) / 2;
-        if (u < cum[mid])
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return lo;
-}
-
-/* mean_one divides factors by their share-weighted mean, so that scaling a rate by
- * them keeps the overall rate the model states. */
-static void mean_one(double *f, const double *cum, uint32_t n)
-{
-    double mean = 0, prev = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        mean += (cum[i] - prev) * f[i];
-        prev = cum[i];
-    }
-    for (uint32_t i = 0; i < n; i++)
-        f[i] /= mean;
-}
-
-/* traffic is the relative audience at epoch second t: an evening peak (20:30 UTC)
- * four times the morning trough, weekends a little busier. */
-static double traffic(double t)
-{
-    double day = floor(t / 86400.0);
-    double hour = (t - day * 86400.0) / 3600.0;
-    double c = 0.5 + 0.5 * cos(2.0 * M_PI * (hour - 20.5) / 24.0);
-    int64_t dow = ((int64_t)day + 4) % 7; /* 0 Sunday: 1970-01-01 was a Thursday */
-    return (0.25 + 0.75 * c * c) * ((dow == 0 || dow == 6) ? 1.2 : 1.0);
-}
-
 static int model_init(struct model *m, const struct opts *o)
 {
     memset(m, 0, sizeof *m);
     m->o = *o;
-    m->w0 = o->end - (int64_t)o->days * 86400;
     m->pool = o->sessions / 4 > 50 ? o->sessions / 4 : 50;
-    m->nbins = o->days * 24;
-    m->bin_cum = malloc(((size_t)m->nbins + 1) * sizeof *m->bin_cum);
-    m->bin_rate = malloc((size_t)m->nbins * sizeof *m->bin_rate);
-    if (!m->bin_cum || !m->bin_rate)
+    if (vex_traffic_init(&m->traffic, o->days, o->end))
         return VEX_ENOMEM;
-    double acc = 0;
-    for (uint32_t b = 0; b < m->nbins; b++) {
-        m->bin_cum[b] = acc;
-        m->bin_rate[b] = traffic((double)m->w0 + b * 3600.0 + 1800.0);
-        acc += m->bin_rate[b] * 3600.0;
-    }
-    m->bin_cum[m->nbins] = acc;
 
     double w[VEX_WORLD_NCOUNTRY];
-    zipf_cum(m->cdn_cum, VEX_WORLD_NCDN, 1.0);
+    vex_dist_make_zipf(m->cdn_cum, VEX_WORLD_NCDN, 1.0);
     for (uint32_t i = 0; i < VEX_WORLD_NCDN; i++) {
         m->cdn_startup[i] = vex_world_cdns[i].startup;
         m->cdn_fail[i] = vex_world_cdns[i].fail;
     }
-    mean_one(m->cdn_startup, m->cdn_cum, VEX_WORLD_NCDN);
-    mean_one(m->cdn_fail, m->cdn_cum, VEX_WORLD_NCDN);
+    vex_dist_normalise(m->cdn_startup, m->cdn_cum, VEX_WORLD_NCDN);
+    vex_dist_normalise(m->cdn_fail, m->cdn_cum, VEX_WORLD_NCDN);
     for (uint32_t i = 0; i < VEX_WORLD_NPLATFORM; i++) {
         w[i] = vex_world_platforms[i].share;
         m->platform_startup[i] = vex_world_platforms[i].startup;
     }
-    cum_from(m->platform_cum, w, VEX_WORLD_NPLATFORM);
-    mean_one(m->platform_startup, m->platform_cum, VEX_WORLD_NPLATFORM);
+    vex_dist_make_cum(m->platform_cum, w, VEX_WORLD_NPLATFORM);
+    vex_dist_normalise(m->platform_startup, m->platform_cum, VEX_WORLD_NPLATFORM);
     for (uint32_t i = 0; i < VEX_WORLD_NCOUNTRY; i++)
         w[i] = vex_world_countries[i].share;
-    cum_from(m->country_cum, w, VEX_WORLD_NCOUNTRY);
+    vex_dist_make_cum(m->country_cum, w, VEX_WORLD_NCOUNTRY);
     for (uint32_t i = 0; i < VEX_WORLD_NISPKIND; i++)
         w[i] = vex_world_isp_shares[i];
-    cum_from(m->isp_cum, w, VEX_WORLD_NISPKIND);
+    vex_dist_make_cum(m->isp_cum, w, VEX_WORLD_NISPKIND);
     for (uint32_t i = 0; i < VEX_WORLD_NTAG; i++)
         w[i] = vex_world_tag_shares[i];
-    cum_from(m->tag_cum, w, VEX_WORLD_NTAG);
+    vex_dist_make_cum(m->tag_cum, w, VEX_WORLD_NTAG);
     for (uint32_t c = 0; c < VEX_WORLD_NCOUNTRY; c++)
         for (uint32_t k = 0; k < VEX_WORLD_NISPKIND; k++)
             snprintf(m->isp[c][k], sizeof m->isp[c][k], "%s-%s", vex_world_countries[c].code,
@@ -254,35 +183,14 @@ static int model_init(struct model *m, const struct opts *o)
         m->live[i] = m->live[j];
         m->live[j] = t;
     }
-    zipf_cum(m->vod_cum, m->nvod, 1.0);
-    zipf_cum(m->live_cum, m->nlive, 0.8);
+    vex_dist_make_zipf(m->vod_cum, m->nvod, 1.0);
+    vex_dist_make_zipf(m->live_cum, m->nlive, 0.8);
     return 0;
 }
 
 static void model_deinit(struct model *m)
 {
-    free(m->bin_cum);
-    free(m->bin_rate);
-}
-
-/* start_ms maps session i to its start: the inverse of the diurnal distribution at
- * (i + u) / sessions, so sessions come out in time order and the hourly shape holds
- * even for small runs. */
-static int64_t start_ms(const struct model *m, uint64_t i, struct vex_rng *r)
-{
-    double x = ((double)i + vex_rng_unit(r)) / (double)m->o.sessions * m->bin_cum[m->nbins];
-    uint32_t lo = 0, hi = m->nbins - 1;
-    while (lo < hi) {
-        uint32_t mid = (lo + hi + 1) / 2;
-        if (m->bin_cum[mid] <= x)
-            lo = mid;
-        else
-            hi = mid - 1;
-    }
-    double t = (double)m->w0 + lo * 3600.0 + (x - m->bin_cum[lo]) / m->bin_rate[lo];
-    int64_t ms = (int64_t)floor(t * 1000.0);
-    int64_t first = m->w0 * 1000, last = m->o.end * 1000 - 1;
-    return ms < first ? first : ms > last ? last : ms;
+    vex_traffic_deinit(&m->traffic);
 }
 
 static int64_t clamp(double v, double lo, double hi)
@@ -318,7 +226,7 @@ static void make_session(const struct model *m, uint64_t i, int64_t now_ms,
     vex_rng_seed(&r, vex_rng_mix(vex_rng_mix(SALT_SESS, m->o.seed), i));
     memset(st, 0, sizeof *st);
     snprintf(ss->sid, sizeof ss->sid, "%s-m%" PRIu64 "-%" PRIu64, m->o.customer, m->o.seed, i);
-    int64_t t0 = start_ms(m, i, &r);
+    int64_t t0 = vex_traffic_start_ms(&m->traffic, i, m->o.sessions, vex_rng_unit(&r));
 
     /* The viewer: a subscriber is the same person whatever the seed. */
     double us = vex_rng_unit(&r);
@@ -326,10 +234,10 @@ static void make_session(const struct model *m, uint64_t i, int64_t now_ms,
     uint64_t subh = vex_rng_mix(SALT_SUB, sub);
     struct vex_rng sr;
     vex_rng_seed(&sr, subh);
-    uint32_t country = pick(m->country_cum, VEX_WORLD_NCOUNTRY, vex_rng_unit(&sr));
-    uint32_t isp = pick(m->isp_cum, VEX_WORLD_NISPKIND, vex_rng_unit(&sr));
-    uint32_t tag = pick(m->tag_cum, VEX_WORLD_NTAG, vex_rng_unit(&sr));
-    uint32_t home = pick(m->platform_cum, VEX_WORLD_NPLATFORM, vex_rng_unit(&sr));
+    uint32_t country = vex_dist_pick(m->country_cum, VEX_WORLD_NCOUNTRY, vex_rng_unit(&sr));
+    uint32_t isp = vex_dist_pick(m->isp_cum, VEX_WORLD_NISPKIND, vex_rng_unit(&sr));
+    uint32_t tag = vex_dist_pick(m->tag_cum, VEX_WORLD_NTAG, vex_rng_unit(&sr));
+    uint32_t home = vex_dist_pick(m->platform_cum, VEX_WORLD_NPLATFORM, vex_rng_unit(&sr));
     int bandwidth = 2 + (int)vex_rng_below(&sr, 5);
     snprintf(ss->ip, sizeof ss->ip, "%u.%u.%u.%u", vex_world_countries[country].ip_octet,
              vex_rng_below(&sr, 256), vex_rng_below(&sr, 256), 1 + vex_rng_below(&sr, 254));
@@ -337,13 +245,13 @@ static void make_session(const struct model *m, uint64_t i, int64_t now_ms,
 
     uint32_t platform = vex_rng_chance(&r, P_HOME_PLATFORM)
                             ? home
-                            : pick(m->platform_cum, VEX_WORLD_NPLATFORM, vex_rng_unit(&r));
+                            : vex_dist_pick(m->platform_cum, VEX_WORLD_NPLATFORM, vex_rng_unit(&r));
     struct vex_world_client client;
     vex_world_client((int)platform, vex_rng_mix(subh, platform), &client);
-    uint32_t cdn = pick(m->cdn_cum, VEX_WORLD_NCDN, vex_rng_unit(&r));
+    uint32_t cdn = vex_dist_pick(m->cdn_cum, VEX_WORLD_NCDN, vex_rng_unit(&r));
     int live = vex_rng_chance(&r, P_LIVE);
-    uint32_t asset = live ? m->live[pick(m->live_cum, m->nlive, vex_rng_unit(&r))]
-                          : m->vod[pick(m->vod_cum, m->nvod, vex_rng_unit(&r))];
+    uint32_t asset = live ? m->live[vex_dist_pick(m->live_cum, m->nlive, vex_rng_unit(&r))]
+                          : m->vod[vex_dist_pick(m->vod_cum, m->nvod, vex_rng_unit(&r))];
 
     st->sid = ss->sid;
     st->dims[VEX_DIM_CDN] = vex_world_cdns[cdn].name;
@@ -739,7 +647,7 @@ int main(int argc, char **argv)
            ",\"tsv_bytes\":%" PRIu64 ",\"make_s\":%.3f,\"import_s\":%.3f,\"tsv_s\":%.3f"
            ",\"checkpoint_s\":%.3f}\n",
            o.customer, o.sessions, tot.events, tot.played, tot.ebvs, tot.vsf, tot.vpf, tot.open,
-           m->w0, o.end, tsv_bytes, t_make, t_import, t_tsv, t_ckpt);
+           m->traffic.w0, o.end, tsv_bytes, t_make, t_import, t_tsv, t_ckpt);
     status = 0;
 out:
     if (tsv)

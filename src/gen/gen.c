@@ -38,6 +38,7 @@
 #include <time.h>
 
 #include "core/err.h"
+#include "gen/dist.h"
 #include "gen/rng.h"
 #include "gen/world.h"
 
@@ -78,14 +79,8 @@ struct asset_str {
 struct vex_gen {
     struct vex_gen_opts o;
     char customer[VEX_GEN_CUSTOMER_MAX + 1];
-    int64_t w0; /* first second of the window */
     uint64_t pool;
-
-    /* Start-time distribution: cumulative weight at the start of each hour bin
-     * (nbins + 1 entries) and the weight per second inside each bin. */
-    uint32_t nbins;
-    double *bin_cum;
-    double *bin_rate;
+    struct vex_traffic traffic; /* start-time distribution */
 
     /* Cumulative shares, each ending at exactly 1. */
     double cdn_cum[VEX_WORLD_NCDN];
@@ -176,54 +171,12 @@ static inline char *put_str(char *p, const char *s)
 
 /* ---- weighted choices ------------------------------------------------------------- */
 
-/* pick_cum returns the first i with u < cum[i]; cum is non-decreasing, ends at 1 and
- * u is in [0, 1), so the answer is always in [0, n). */
-static uint32_t pick_cum(const double *cum, uint32_t n, double u)
-{
-    uint32_t lo = 0, hi = n - 1;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (u < cum[mid])
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return lo;
-}
-
-/* make_cum turns weights into a cumulative table ending at exactly 1. */
-static void make_cum(double *cum, const double *w, uint32_t n)
-{
-    double total = 0;
-    for (uint32_t i = 0; i < n; i++)
-        total += w[i];
-    double acc = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        acc += w[i];
-        cum[i] = acc / total;
-    }
-    cum[n - 1] = 1.0;
-}
-
 static void make_cum_f(double *cum, const float *w, uint32_t n)
 {
     double tmp[64];
     for (uint32_t i = 0; i < n; i++)
         tmp[i] = w[i];
-    make_cum(cum, tmp, n);
-}
-
-/* make_zipf fills cum with Zipf shares 1/(rank+1)^s. */
-static void make_zipf(double *cum, uint32_t n, double s)
-{
-    double acc = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        acc += pow((double)(i + 1), -s);
-        cum[i] = acc;
-    }
-    for (uint32_t i = 0; i < n; i++)
-        cum[i] /= acc;
-    cum[n - 1] = 1.0;
+    vex_dist_make_cum(cum, tmp, n);
 }
 
 /* ---- options ---------------------------------------------------------------------- */
@@ -262,37 +215,6 @@ const char *vex_gen_check(const struct vex_gen_opts *o)
 
 /* ---- set-up ----------------------------------------------------------------------- */
 
-/* diurnal returns the relative traffic at epoch second t: evening peak in UTC. */
-static double diurnal(double t)
-{
-    double day = floor(t / 86400.0);
-    double h = (t - day * 86400.0) / 3600.0;
-    double c = 0.5 + 0.5 * cos(6.283185307179586 * (h - 20.5) / 24.0);
-    double w = 0.25 + 0.75 * c * c;
-    /* 1970-01-01 was a Thursday: (day + 4) % 7 is 0 on Sundays, 6 on Saturdays. */
-    int64_t dow = ((int64_t)day + 4) % 7;
-    if (dow == 0 || dow == 6)
-        w *= 1.2;
-    return w;
-}
-
-static int build_bins(struct vex_gen *g)
-{
-    g->nbins = g->o.days * 24;
-    g->bin_cum = malloc(((size_t)g->nbins + 1) * sizeof *g->bin_cum);
-    g->bin_rate = malloc((size_t)g->nbins * sizeof *g->bin_rate);
-    if (!g->bin_cum || !g->bin_rate)
-        return VEX_ENOMEM;
-    double acc = 0;
-    for (uint32_t b = 0; b < g->nbins; b++) {
-        g->bin_cum[b] = acc;
-        g->bin_rate[b] = diurnal((double)g->w0 + b * 3600.0 + 1800.0);
-        acc += g->bin_rate[b] * 3600.0;
-    }
-    g->bin_cum[g->nbins] = acc;
-    return 0;
-}
-
 static int build_assets(struct vex_gen *g)
 {
     g->assets = calloc(VEX_WORLD_NASSET, sizeof *g->assets);
@@ -327,22 +249,9 @@ static int build_assets(struct vex_gen *g)
         g->live_rank[i] = g->live_rank[j];
         g->live_rank[j] = t;
     }
-    make_zipf(g->vod_cum, g->nvod, 1.0);
-    make_zipf(g->live_cum, g->nlive, 0.8);
+    vex_dist_make_zipf(g->vod_cum, g->nvod, 1.0);
+    vex_dist_make_zipf(g->live_cum, g->nlive, 0.8);
     return 0;
-}
-
-/* normalise divides the factors f[0..n) by their mean weighted by the shares in `cum`,
- * in place, so that scaling a rate by them keeps the overall rate. */
-static void normalise(double *f, const double *cum, int n)
-{
-    double mean = 0, prev = 0;
-    for (int i = 0; i < n; i++) {
-        mean += (cum[i] - prev) * f[i];
-        prev = cum[i];
-    }
-    for (int i = 0; i < n; i++)
-        f[i] /= mean;
 }
 
 int vex_gen_create(const struct vex_gen_opts *opts, struct vex_gen **out)
@@ -358,20 +267,20 @@ int vex_gen_create(const struct vex_gen_opts *opts, struct vex_gen **out)
     if (opts->customer && opts->customer[0])
         strcpy(g->customer, opts->customer);
     g->o.customer = g->customer;
-    g->w0 = opts->end - (int64_t)opts->days * 86400;
     g->pool = opts->sessions / 4 > 50 ? opts->sessions / 4 : 50;
 
-    if ((rc = build_bins(g)) < 0 || (rc = build_assets(g)) < 0)
+    if ((rc = vex_traffic_init(&g->traffic, opts->days, opts->end)) < 0 ||
+        (rc = build_assets(g)) < 0)
         goto fail;
 
-    make_zipf(g->cdn_cum, VEX_WORLD_NCDN, 1.0);
+    vex_dist_make_zipf(g->cdn_cum, VEX_WORLD_NCDN, 1.0);
     double w[VEX_WORLD_NCOUNTRY];
     for (int i = 0; i < VEX_WORLD_NPLATFORM; i++)
         w[i] = vex_world_platforms[i].share;
-    make_cum(g->platform_cum, w, VEX_WORLD_NPLATFORM);
+    vex_dist_make_cum(g->platform_cum, w, VEX_WORLD_NPLATFORM);
     for (int i = 0; i < VEX_WORLD_NCOUNTRY; i++)
         w[i] = vex_world_countries[i].share;
-    make_cum(g->country_cum, w, VEX_WORLD_NCOUNTRY);
+    vex_dist_make_cum(g->country_cum, w, VEX_WORLD_NCOUNTRY);
     make_cum_f(g->isp_cum, vex_world_isp_shares, VEX_WORLD_NISPKIND);
     make_cum_f(g->tag_cum, vex_world_tag_shares, VEX_WORLD_NTAG);
     for (int i = 0; i < VEX_WORLD_NCDN; i++) {
@@ -380,9 +289,9 @@ int vex_gen_create(const struct vex_gen_opts *opts, struct vex_gen **out)
     }
     for (int i = 0; i < VEX_WORLD_NPLATFORM; i++)
         g->platform_startup[i] = vex_world_platforms[i].startup;
-    normalise(g->cdn_startup, g->cdn_cum, VEX_WORLD_NCDN);
-    normalise(g->cdn_fail, g->cdn_cum, VEX_WORLD_NCDN);
-    normalise(g->platform_startup, g->platform_cum, VEX_WORLD_NPLATFORM);
+    vex_dist_normalise(g->cdn_startup, g->cdn_cum, VEX_WORLD_NCDN);
+    vex_dist_normalise(g->cdn_fail, g->cdn_cum, VEX_WORLD_NCDN);
+    vex_dist_normalise(g->platform_startup, g->platform_cum, VEX_WORLD_NPLATFORM);
 
     rc = VEX_ENOMEM;
     g->sbuf = malloc((size_t)MAX_EVENTS * LINE_SMALL + VEX_GEN_LINE_MAX);
@@ -400,8 +309,7 @@ void vex_gen_destroy(struct vex_gen *g)
 {
     if (!g)
         return;
-    free(g->bin_cum);
-    free(g->bin_rate);
+    vex_traffic_deinit(&g->traffic);
     free(g->assets);
     free(g->vod_rank);
     free(g->live_rank);
@@ -509,36 +417,16 @@ static void make_subscriber(const struct vex_gen *g, uint64_t index, struct subs
     s->index = index;
     s->hash = vex_rng_mix(SALT_SUBSCRIBER, index);
     vex_rng_seed(&r, s->hash);
-    s->country = pick_cum(g->country_cum, VEX_WORLD_NCOUNTRY, vex_rng_unit(&r));
-    s->isp = pick_cum(g->isp_cum, VEX_WORLD_NISPKIND, vex_rng_unit(&r));
-    s->tag = pick_cum(g->tag_cum, VEX_WORLD_NTAG, vex_rng_unit(&r));
-    s->platform = pick_cum(g->platform_cum, VEX_WORLD_NPLATFORM, vex_rng_unit(&r));
+    s->country = vex_dist_pick(g->country_cum, VEX_WORLD_NCOUNTRY, vex_rng_unit(&r));
+    s->isp = vex_dist_pick(g->isp_cum, VEX_WORLD_NISPKIND, vex_rng_unit(&r));
+    s->tag = vex_dist_pick(g->tag_cum, VEX_WORLD_NTAG, vex_rng_unit(&r));
+    s->platform = vex_dist_pick(g->platform_cum, VEX_WORLD_NPLATFORM, vex_rng_unit(&r));
     static const double bw_cum[] = {0.05, 0.15, 0.35, 0.65, 1.0};
-    s->bandwidth = 2 + (int)pick_cum(bw_cum, 5, vex_rng_unit(&r));
+    s->bandwidth = 2 + (int)vex_dist_pick(bw_cum, 5, vex_rng_unit(&r));
     s->ip[0] = vex_world_countries[s->country].ip_octet;
     s->ip[1] = (uint8_t)vex_rng_below(&r, 256);
     s->ip[2] = (uint8_t)vex_rng_below(&r, 256);
     s->ip[3] = (uint8_t)(1 + vex_rng_below(&r, 254));
-}
-
-/* start_ms maps session i to its start time (see the header comment). */
-static int64_t start_ms(const struct vex_gen *g, uint64_t i, struct vex_rng *r)
-{
-    double q = ((double)i + vex_rng_unit(r)) / (double)g->o.sessions;
-    double x = q * g->bin_cum[g->nbins];
-    /* the last bin b with bin_cum[b] <= x */
-    uint32_t lo = 0, hi = g->nbins - 1;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo + 1) / 2;
-        if (g->bin_cum[mid] <= x)
-            lo = mid;
-        else
-            hi = mid - 1;
-    }
-    double t = (double)g->w0 + lo * 3600.0 + (x - g->bin_cum[lo]) / g->bin_rate[lo];
-    int64_t ms = (int64_t)floor(t * 1000.0);
-    int64_t first = g->w0 * 1000, last = g->o.end * 1000 - 1;
-    return ms < first ? first : ms > last ? last : ms;
 }
 
 static int64_t clamp_ms(double v, double lo, double hi)
@@ -653,7 +541,7 @@ static void make_session(struct vex_gen *g, uint64_t i)
     q = PUT_LIT(q, "\",\"seq\":");
     w.pre_len = (size_t)(q - w.pre);
 
-    int64_t t = start_ms(g, i, &r);
+    int64_t t = vex_traffic_start_ms(&g->traffic, i, g->o.sessions, vex_rng_unit(&r));
 
     /* Who watches what, where and how. */
     struct subscriber sub;
@@ -661,13 +549,13 @@ static void make_session(struct vex_gen *g, uint64_t i)
     make_subscriber(g, (uint64_t)((double)g->pool * us * us), &sub);
     uint32_t platform = vex_rng_chance(&r, P_HOME_PLATFORM)
                             ? sub.platform
-                            : pick_cum(g->platform_cum, VEX_WORLD_NPLATFORM, vex_rng_unit(&r));
+                            : vex_dist_pick(g->platform_cum, VEX_WORLD_NPLATFORM, vex_rng_unit(&r));
     struct vex_world_client client;
     vex_world_client((int)platform, vex_rng_mix(sub.hash, platform), &client);
-    uint32_t cdn = pick_cum(g->cdn_cum, VEX_WORLD_NCDN, vex_rng_unit(&r));
+    uint32_t cdn = vex_dist_pick(g->cdn_cum, VEX_WORLD_NCDN, vex_rng_unit(&r));
     int live = vex_rng_chance(&r, P_LIVE);
-    uint32_t asset = live ? g->live_rank[pick_cum(g->live_cum, g->nlive, vex_rng_unit(&r))]
-                          : g->vod_rank[pick_cum(g->vod_cum, g->nvod, vex_rng_unit(&r))];
+    uint32_t asset = live ? g->live_rank[vex_dist_pick(g->live_cum, g->nlive, vex_rng_unit(&r))]
+                          : g->vod_rank[vex_dist_pick(g->vod_cum, g->nvod, vex_rng_unit(&r))];
     const struct vex_world_cdn *c = &vex_world_cdns[cdn];
     const struct vex_world_platform *pf = &vex_world_platforms[platform];
 
