@@ -13,16 +13,16 @@
 // comments there), not by asking vex.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
+import { VEX, eventually, freePort, sleep, vex } from './lib.mjs';
+
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const VEX = process.env.VEX_BIN || path.join(HERE, '..', '..', 'build', 'vex');
 const CHROMIUM = process.env.VEX_CHROMIUM || '/usr/bin/chromium';
 const CUSTOMER = 'acme';
 const USER = 'olivia';
@@ -115,41 +115,6 @@ const ROW = {
 const utc = (ms) => new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
 
 /* ---------- helpers ---------- */
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function freePort() {
-    return new Promise((resolve, reject) => {
-        const srv = net.createServer();
-        srv.on('error', reject);
-        srv.listen(0, '127.0.0.1', () => {
-            const { port } = srv.address();
-            srv.close(() => resolve(port));
-        });
-    });
-}
-
-function vex(args, data, input) {
-    return execFileSync(VEX, [...args, '--data', data], { input, encoding: 'utf8',
-                                                          stdio: ['pipe', 'pipe', 'pipe'] });
-}
-
-// eventually polls read() until it returns `expected` (the page loads
-// asynchronously); after `ms` it fails with what it last saw.
-async function eventually(read, expected, what, ms = 20000) {
-    const deadline = Date.now() + ms;
-    for (;;) {
-        let got;
-        try { got = await read(); } catch (e) { got = `error: ${e.message}`; }
-        try {
-            assert.deepEqual(got, expected);
-            return;
-        } catch (e) {
-            if (Date.now() > deadline) assert.deepEqual(got, expected, what);
-        }
-        await sleep(100);
-    }
-}
 
 async function readTiles(page, labels) {
     const out = {};

@@ -13,17 +13,17 @@
 // events and SPEC sections 2 and 3, not by asking vex or the SDK.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
+import { VEX, eventually, freePort, sleep, vex } from './lib.mjs';
+
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SDK_DIR = process.env.VEX_SDK_DIR || path.join(HERE, '..', '..', 'sdk', 'js');
-const VEX = process.env.VEX_BIN || path.join(HERE, '..', '..', 'build', 'vex');
 const CHROMIUM = process.env.VEX_CHROMIUM || '/usr/bin/chromium';
 const CUSTOMER = 'sdkco';
 const USER = 'sam';
@@ -36,41 +36,6 @@ const DIMS_MAIN = {
     device: 'desktop', country: 'FR', asset: 'asset-1', title: 'Big Buck Bunny', isp: 'isp-1',
     subscriberid: 'user-1',
 };
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function freePort() {
-    return new Promise((resolve, reject) => {
-        const srv = net.createServer();
-        srv.on('error', reject);
-        srv.listen(0, '127.0.0.1', () => {
-            const { port } = srv.address();
-            srv.close(() => resolve(port));
-        });
-    });
-}
-
-function vex(args, data, input) {
-    return execFileSync(VEX, [...args, '--data', data], { input, encoding: 'utf8',
-                                                          stdio: ['pipe', 'pipe', 'pipe'] });
-}
-
-// eventually polls read() until it deep-equals expected; after ms it fails
-// with what it last saw.
-async function eventually(read, expected, what, ms = 20000) {
-    const deadline = Date.now() + ms;
-    for (;;) {
-        let got;
-        try { got = await read(); } catch (e) { got = `error: ${e.message}`; }
-        try {
-            assert.deepEqual(got, expected);
-            return got;
-        } catch (e) {
-            if (Date.now() > deadline) assert.deepEqual(got, expected, what);
-        }
-        await sleep(100);
-    }
-}
 
 // The pages are served by the test (routed), under the server's origin so
 // that the SDK posts same-origin.
