@@ -17,12 +17,10 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 import { VEX, eventually, freePort, sleep, vex } from './lib.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
 const CHROMIUM = process.env.VEX_CHROMIUM || '/usr/bin/chromium';
 const CUSTOMER = 'acme';
 const USER = 'olivia';
