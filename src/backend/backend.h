@@ -70,6 +70,23 @@ struct vex_source {
      * VEX_E* code, or the visitor's nonzero return. */
     int (*scan)(void *self, const char *customer, int64_t from_ms, int64_t to_ms,
                 vex_record_visit_fn fn, void *ctx);
+    /* Optional (both or neither), for backends that answer SQL in the
+     * ClickHouse dialect: the query engine then sends its aggregation there
+     * (query/sqlplan.c) instead of scanning.
+     * sql_sessions writes to out (cap bytes, NUL-terminated) a parenthesised
+     * relation holding the newest version of every session of `customer`,
+     * one row per session, with the columns `sid`, the dimensions named by
+     * vex_dim_name (`ip` included, the effective address), `live`,
+     * `attempt_ts`, `last_ts`, `startup_ms`, `play_ms`, `cirr_ms`, `vrt_ms`,
+     * `kbps_known_ms` (Int64), `kbps_ms` (Float64), `rebuffers`, `seeks`,
+     * `warnings` (UInt32), `state`, `played`, `vsf`, `vpf`, `errors` (UInt8),
+     * and `closed`, `ebvs` (UInt8) resolved against the backend's clock and
+     * session timeout as in record.h. VEX_EINVAL, VEX_ETOOBIG.
+     * sql_select runs stmt (a SELECT ending in FORMAT RowBinary) and hands
+     * its whole answer back in *body (malloc'd, the caller frees) and *len.
+     * VEX_E* codes. */
+    int (*sql_sessions)(void *self, const char *customer, char *out, size_t cap);
+    int (*sql_select)(void *self, const char *stmt, unsigned char **body, size_t *len);
 };
 
 #endif

@@ -46,6 +46,7 @@
 #define DDL_TIMEOUT_S 30L
 #define PUSH_TIMEOUT_S 60L
 #define SCAN_TIMEOUT_S 300L
+#define SELECT_CAP (1u << 30) /* largest answer of a pushed-down query */
 #define TEXT_CAP (4u << 20) /* largest answer kept as text (DDL, checks) */
 #define STR_MAX (1u << 20)  /* longest string accepted in a scanned row */
 #define DECODE_BATCH 1024   /* records per visit */
@@ -721,6 +722,7 @@ struct exchange {
     struct obuf text;
     struct decoder *dec;
     int dec_rc;
+    size_t cap; /* largest text answer kept; 0: TEXT_CAP */
 };
 
 static size_t on_data(char *data, size_t size, size_t nmemb, void *ud)
@@ -737,7 +739,7 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *ud)
         }
         return n;
     }
-    if (x->text.len + n > TEXT_CAP) {
+    if (x->text.len + n > (x->cap ? x->cap : TEXT_CAP)) {
         x->dec_rc = VEX_ETOOBIG;
         return 0;
     }
@@ -1201,9 +1203,59 @@ static int ch_scan(void *self, const char *customer, int64_t from_ms, int64_t to
     return rc;
 }
 
+/* The relation the query engine aggregates (backend.h): FINAL over the
+ * customer alone, for the reason given at the top, then closed and ebvs from
+ * this node's clock, as vex_record_resolve has them. */
+static int ch_sql_sessions(void *self, const char *customer, char *out, size_t cap)
+{
+    struct vex_clickhouse *ch = self;
+    char lit[140];
+    if (!valid_customer(customer) || vex_clickhouse_quote(customer, lit, sizeof lit))
+        return VEX_EINVAL;
+    int n = snprintf(out, cap,
+                     "(SELECT *, (state = %d OR %lld - last_ts > %lld) AS closed, "
+                     "(closed AND NOT played AND NOT vsf) AS ebvs "
+                     "FROM (SELECT %s FROM %s.%s FINAL WHERE customer = %s))",
+                     (int)VEX_STATE_ENDED, (long long)now_ms(), (long long)ch->timeout_ms,
+                     ch->columns, ch->cfg.db, ch->table, lit);
+    return n < 0 || (size_t)n >= cap ? VEX_ETOOBIG : 0;
+}
+
+static int ch_sql_select(void *self, const char *stmt, unsigned char **body, size_t *len)
+{
+    struct vex_clickhouse *ch = self;
+    char err[512];
+    *body = NULL;
+    *len = 0;
+    int rc = vex_clickhouse_prepare(ch, err, sizeof err);
+    if (rc) {
+        note(ch, err);
+        return rc;
+    }
+    struct exchange x;
+    memset(&x, 0, sizeof x);
+    x.cap = SELECT_CAP;
+    rc = post(ch, &x,
+              "wait_end_of_query=1&buffer_size=8388608&enable_optimize_predicate_expression=0"
+              "&optimize_move_to_prewhere=0",
+              stmt, strlen(stmt), SCAN_TIMEOUT_S, err, sizeof err);
+    if (rc) {
+        note(ch, err);
+        free(x.text.p);
+        return rc;
+    }
+    *body = x.text.p;
+    *len = x.text.len;
+    return 0;
+}
+
 struct vex_source vex_clickhouse_source(struct vex_clickhouse *ch)
 {
-    struct vex_source s = {.self = ch, .scan = ch_scan, .scan_columns = NULL};
+    struct vex_source s = {.self = ch,
+                           .scan = ch_scan,
+                           .scan_columns = NULL,
+                           .sql_sessions = ch_sql_sessions,
+                           .sql_select = ch_sql_select};
     return s;
 }
 

@@ -1,7 +1,8 @@
 /* query.c - the public face of the query engine: parse, plan-level check,
  * scan range, run. The work is done by params.c (parse), aggregate.c or
  * colscan.c (one pass over the scan's records or columns) and envelope.c
- * (rows, order, page, JSON). */
+ * (rows, order, page, JSON); a backend that speaks SQL gets the aggregation
+ * itself (sqlplan.c). */
 #include "query/query.h"
 
 #include <stdlib.h>
@@ -64,13 +65,18 @@ int vex_query_run(const struct vex_query *q, const struct vex_source *src, const
     vex_query_time_range(q, &from, &to);
     /* Both paths fill the same groups and sums; columns are much cheaper to
      * fold (colscan.c), records are what every backend can give. */
-    if (src->scan_columns)
-        rc = vex_colscan_run(a, src, customer, from, to);
-    else
-        rc = src->scan(src->self, customer, from, to, vex_aggregate_visit, a);
-    if (rc)
-        goto done;
-    rc = vex_aggregate_finish(a);
+    if (src->sql_select && src->sql_sessions) {
+        /* A SQL backend aggregates where the sessions are (sqlplan.c) and
+         * hands back finished groups, percentiles included. */
+        rc = vex_sqlplan_run(a, src, customer);
+    } else {
+        if (src->scan_columns)
+            rc = vex_colscan_run(a, src, customer, from, to);
+        else
+            rc = src->scan(src->self, customer, from, to, vex_aggregate_visit, a);
+        if (!rc)
+            rc = vex_aggregate_finish(a);
+    }
     if (rc)
         goto done;
     rc = vex_envelope_build(a, json_out);

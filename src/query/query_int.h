@@ -353,6 +353,16 @@ extern size_t vex_colscan_mt_rows;
  * exercise the hashing. Set it only while no query runs. */
 extern int vex_colscan_grid_bits;
 
+/* ---- sqlplan.c: the aggregation sent to a SQL backend ---- */
+
+/* vex_sqlplan_run aggregates a's query through src->sql_sessions and
+ * src->sql_select (both set) into a, initialised by the caller: the same
+ * groups and sums as vex_aggregate_visit over the same sessions, and the
+ * percentiles too (do not call vex_aggregate_finish after it). Returns 0,
+ * VEX_ENOMEM, VEX_EFULL, VEX_ECORRUPT (an answer that does not decode) or
+ * the backend's error. */
+int vex_sqlplan_run(struct vex_agg *a, const struct vex_source *src, const char *customer);
+
 /* ---- envelope.c ---- */
 
 /* vex_envelope_build writes the SPEC 4.5 envelope of a finished aggregation

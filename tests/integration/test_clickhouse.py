@@ -218,11 +218,52 @@ def battery(customer="acme"):
                                "&aggby=player"),
         ("listsessions", base + "&metrics=sessionid,status,starttime,endtime,cdn,attempts"
                                 "&orderby=starttime&limit=200&offset=1000"),
+        # Every per-session metric as a qoefilter (the SQL repeats metric.c's
+        # formulas), percentiles and Q by group, buckets with sessionid,
+        # sessiontype=ended with buckets, streamtype filters, an empty period.
+        ("session", base + "&metrics=attempts,playdur,qualityofexperience&aggby=cdn"
+                           "&qoefilter=qualityofexperience>50%20AND%20avgbitrate>=2500"),
+        ("session", base + "&metrics=attempts,median_qualityofexperience&aggby=platform"
+                           "&qoefilter=median_qualityofexperience<=80,rebufferfrequency>10"),
+        ("session", base + "&metrics=attempts,endedplays,concurviewavg&aggby=country"
+                           "&qoefilter=endedplays=1,concurviewavg>0.0001"),
+        ("session", base + "&metrics=attempts,ebvs,errors&qoefilter=startupabandonmentrate=100"),
+        ("session", base + "&metrics=attempts,errors&aggby=cdn"
+                           "&qoefilter=playbackfailurerate!=0%20and%20failurerate=0"),
+        ("session", base + "&metrics=attempts,bufferingratio&aggby=player"
+                           "&qoefilter=sumbuffwaitcirr<1,vrtbufferingratio>0.5,buffcount>=1"),
+        ("session", base + "&metrics=attempts,uniqueviewercount"
+                           "&qoefilter=uniqueviewercount=1,ebvs=0,errors=0,totalstartupfailure=0,"
+                           "viewercount=1,attempts=1"),
+        ("session", base + "&metrics=attempts,latency&aggby=device"
+                           "&qoefilter=p95_latency>2.5,median_latency<=6,p99_latency!=3,"
+                           "latency>=0.5,playdur>100.25,bufferingratio<3"),
+        ("session", base + "&metrics=median_latency,p95_latency,p99_latency,"
+                           "median_qualityofexperience,qualityofexperience&aggby=cdn,streamtype"),
+        ("session", base + "&metrics=attempts,endedplays,concurviewavg,playdur"
+                           "&aggby=timestamp,sessionid&granularity=day&orderby=playdur&limit=50"),
+        ("session", base + "&metrics=attempts,endedplays,concurviewavg,ebvs&sessiontype=ended"
+                           "&allstatus=0&aggby=timestamp&granularity=hour"),
+        ("session", narrow + "&metrics=attempts,endedplays,concurviewavg&aggby=timestamp,platform"
+                             "&granularity=minute&sessiontype=started&allstatus=0"),
+        ("session", base + "&metrics=attempts,playdur&filter=streamtype=live|vod|xyz"
+                           "&aggby=streamtype"),
+        ("session", base + "&metrics=attempts,playdur&filter=streamtype!=live,subscriberid!="
+                           "&aggby=cdn"),
+        ("session", base + "&metrics=attempts,uniqueviewercount&filter=subscriberid="),
+        ("session", "planlevel=1&period=start=%d,end=%d&metrics=%s" % (END + 86400 * 400,
+                                                                   END + 86400 * 401,
+                                                                   ALL_METRICS)),
+        ("session", "planlevel=1&period=start=%d,end=%d&metrics=%s&aggby=cdn"
+         % (END + 86400 * 400, END + 86400 * 401, ALL_METRICS)),
+        ("live", base + "&metrics=attempts,concurviewavg,endedplays&aggby=timestamp,title"
+                        "&granularity=day&limit=30&orderby=concurviewavg"),
         # Filter values that would change naive SQL; each counts what the
         # embedded store counts (1 for the awkward sessions, 0 for the rest).
         ("session", base + "&metrics=attempts&filter=cdn=%00"),
         ("session", base + "&metrics=attempts&filter=cdn=%FF"),
         ("session", base + "&metrics=attempts&filter=cdn=%27%20OR%201=1%20--"),
+        ("session", base + "&metrics=attempts&filter=cdn=%27%20OR%201%3D1%20--"),
         ("session", base + "&metrics=attempts&filter=cdn!=a%27b|%27%20UNION%20SELECT%201%20--"),
     ]
     for cdn in AWKWARD_CDNS:
