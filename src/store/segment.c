@@ -1,68 +1,69 @@
 /* segment.c - writing and reading immutable columnar segment files.
  *
- * ON-DISK FORMAT (also in FORMAT.md; all integers little-endian)
+ * ON-DISK FORMAT, version 2 (FORMAT.md section 2 has it byte by byte, and
+ * version 1, which is still read; all integers little-endian)
  *
- *     header    16 bytes
+ *     header    16 bytes: magic "VEXSEG\0\0", u32 version 2, u32 CRC-32C of
+ *               bytes 0..11
  *     column 0  stored bytes of the first column added
  *     ...       one block per column, in the order added, back to back
- *     index     row count, meta pairs, one entry per column
- *     trailer   32 bytes
- *
- * Header:
- *     0   8  magic "VEXSEG\0\0" (56 45 58 53 45 47 00 00)
- *     8   4  format version, 1
- *    12   4  CRC-32C of bytes 0..11
- *
- * Trailer (the last 32 bytes of the file):
- *     0   8  index offset (from the start of the file)
- *     8   8  index length
- *    16   4  CRC-32C of the index
- *    20   4  CRC-32C of trailer bytes 0..19
- *    24   8  magic "VEXSEG\0\0"
- *
- * Index:
- *     0   8  nrows
- *     8   4  ncols
- *    12   4  nmeta
- *    16      nmeta pairs: u16 key length K (1..255), K key bytes, u32 value
- *            length V (0..1 MiB), V value bytes (no NUL bytes; keys unique)
- *            ncols entries:
- *              u8  type: 1 i64, 2 f64, 3 str, 4 blob
- *              u8  compression: 0 stored as is, 1 one zstd frame
- *              u16 name length L (1..255), L name bytes (no NUL; unique)
- *              u64 block offset, u64 stored length, u64 raw length
- *              u32 CRC-32C of the stored bytes of the block
+ *     index     u64 nrows, u32 ncols, u32 nmeta, nmeta pairs (u16 K, K key
+ *               bytes, u32 V, V value bytes), then per column: u8 type (1 i64,
+ *               2 f64, 3 str, 4 blob), u8 compression (0 as is, 1 one zstd
+ *               frame), u16 L, L name bytes, u64 block offset, u64 stored
+ *               length, u64 raw length, u32 CRC-32C of the stored bytes
+ *     trailer   32 bytes: u64 index offset, u64 index length, u32 CRC-32C of
+ *               the index, u32 CRC-32C of trailer bytes 0..19, magic
  *
  * The blocks start at byte 16, follow each other without gaps, and the index
  * follows the last one; the trailer ends the file. Every byte is therefore
  * under a checksum or a magic, so any flipped bit makes open fail with
  * VEX_ECORRUPT. A block's raw bytes (after zstd, if compressed) are:
  *
- * i64:  u8 kind (0 frame of reference, 1 delta), u8 width W (0, 1, 2, 4, 8),
- *       6 zero bytes, i64 base, i64 first, then M values of W bytes each.
- *       Kind 0: M = nrows, value[i] = base + packed[i].
- *       Kind 1: M = nrows - 1 (0 when nrows is 0), value[0] = first,
- *       value[i] = value[i-1] + base + packed[i-1].
- *       Arithmetic is modulo 2^64; W = 0 means every packed value is 0. The
- *       writer picks the kind whose W is smaller (delta wins for timestamps
- *       in order), with W the fewest bytes that hold max - min.
- * f64:  nrows IEEE-754 doubles split into 8 byte planes: plane k (k = 0..7)
- *       holds byte k (bit 8k up) of every value, row by row. Similar values
- *       share high bytes, which then compress well.
- * str:  u32 dictionary size D, u8 code width W (0 when D <= 1, else 1 for
- *       D <= 256, 2 for D <= 65536, 4 above), 3 zero bytes, u64 dictionary
- *       length B, then B bytes: the D distinct strings, each followed by a
- *       NUL, in strictly increasing strcmp order; then nrows codes of W bytes
- *       each, every one < D.
+ * int block (inside i64, str and f64 columns), M packed values:
+ *       u8 kind (0 frame of reference, 1 delta, 2 difference from the column
+ *       numbered ref), u8 width W (0..8 bytes), u16 ref (kind 2, else 0), u8
+ *       depth (kind 2, else 0), 3 zero bytes, u64 base, u64 first (kind 1,
+ *       else 0), then W byte planes of M bytes each: plane k holds byte k of
+ *       every packed value.
+ *       Kind 0: M = n, value[i] = base + packed[i].
+ *       Kind 1: M = n - 1 (0 when n is 0), value[0] = first,
+ *               value[i] = value[i-1] + base + packed[i-1].
+ *       Kind 2: M = n, value[i] = ref[i] + base + packed[i], where ref is an
+ *               earlier i64 column; depth is ref's depth + 1 (a column
+ *               decoded on its own has depth 0), at most MAX_DEPTH.
+ *       Arithmetic is modulo 2^64.
+ * i64:  an int block of nrows values.
+ * f64:  u8 kind, 7 zero bytes; kind 0: 8 byte planes of nrows bytes (plane
+ *       k holds byte k of every value); kind 1 (every value an integer of
+ *       magnitude <= 2^53, no -0.0): an int block of kind 0 or 1.
+ * str:  u32 dictionary size D, u8 kind (0 a code per row, 1 a code per entry
+ *       of the dictionary of the earlier str column numbered ref), u8 depth
+ *       (kind 1: ref's + 1, else 0), u16 ref (kind 1, else 0), u64 B, then B
+ *       bytes: the D distinct strings
+ *       in strictly increasing strcmp order, front coded (each a LEB128 count
+ *       of leading bytes shared with the previous string, then the rest and a
+ *       NUL), then an int block of kind 0 or 1: nrows codes (kind 0) or one
+ *       code per entry of ref's dictionary (kind 1), every one < D.
  * blob: nrows u64 lengths, then the bytes of every row back to back.
  *
- * The writer compresses each block with zstd level 3 and stores it as is
- * when that does not make it smaller. */
+ * Why: session segments hold unique ids, near-unique subscriber ids and
+ * addresses, timestamps and durations. Sorted dictionaries share long
+ * prefixes; byte planes keep the random low bytes of a value apart from its
+ * nearly constant high ones; a timestamp or duration is often another column
+ * plus a small amount (end = start + duration, the same duration twice); and
+ * one dimension often determines another (an asset its title, a subscriber
+ * its address), so its codes cost one entry per distinct value instead of
+ * one per row. The writer picks each int block's kind by the number of
+ * significant bits the packed values would have, a cheap stand-in for their
+ * compressed size, and compresses each block with zstd level 3, storing it
+ * as is when that does not make it smaller. */
 #include "store/segment.h"
 
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,12 +80,20 @@
 
 #define HDR_SIZE 16
 #define TRAILER_SIZE 32
-#define VERSION 1
+#define VERSION 2 /* written; version 1 is still read */
 #define ZSTD_LEVEL 3
 #define MAX_META_VALUE (1u << 20)
 #define MAX_COLS 65535
-#define I64_HDR 24
+#define I64_HDR 24 /* an int block's header; all of a version 1 i64 header */
 #define STR_HDR 16
+#define F64_HDR 8
+/* A column coded against another one is decoded after it, recursively, so
+ * chains are kept short. */
+#define MAX_DEPTH 8
+/* The writer keeps the values of up to this many i64 and str columns of
+ * each type, so that later columns can be coded against them. */
+#define MAX_KEPT 16
+#define F64_INT_MAX 9007199254740992.0 /* 2^53: every integer up to it is exact */
 
 static const unsigned char magic[8] = {'V', 'E', 'X', 'S', 'E', 'G', 0, 0};
 
@@ -95,6 +104,13 @@ struct wcol {
     int type;
     unsigned char *raw; /* the block's raw bytes, ready to compress */
     size_t raw_len;
+    int depth; /* length of the chain of columns this one is coded against */
+    /* What later columns may be coded against (NULL when not kept). */
+    int64_t *vals;  /* i64: a copy of the values */
+    int64_t lo, hi; /* i64: their range */
+    void *codes;    /* str: each row's code, cw bytes each */
+    int cw;
+    size_t nd; /* str: dictionary size */
 };
 
 struct meta {
@@ -108,6 +124,7 @@ struct vex_segment_writer {
     size_t ncols, capcols;
     struct meta *meta;
     size_t nmeta, capmeta;
+    int kept_i64, kept_str;
 };
 
 int vex_segment_writer_create(size_t nrows, struct vex_segment_writer **out)
@@ -129,6 +146,8 @@ void vex_segment_writer_destroy(struct vex_segment_writer *w)
     for (size_t i = 0; i < w->ncols; i++) {
         free(w->cols[i].name);
         free(w->cols[i].raw);
+        free(w->cols[i].vals);
+        free(w->cols[i].codes);
     }
     for (size_t i = 0; i < w->nmeta; i++) {
         free(w->meta[i].key);
@@ -163,64 +182,167 @@ static int check_new_column(struct vex_segment_writer *w, const char *name)
     return 0;
 }
 
-/* push_column takes ownership of raw (also on failure). */
-static int push_column(struct vex_segment_writer *w, const char *name, int type, unsigned char *raw,
-                       size_t raw_len)
+/* push_column adds *c under `name`, taking ownership of its buffers (also
+ * on failure). */
+static int push_column(struct vex_segment_writer *w, const char *name, struct wcol *c)
 {
-    char *copy = strdup(name);
-    if (!copy) {
-        free(raw);
+    c->name = strdup(name);
+    if (!c->name) {
+        free(c->raw);
+        free(c->vals);
+        free(c->codes);
         return VEX_ENOMEM;
     }
-    w->cols[w->ncols++] = (struct wcol){.name = copy, .type = type, .raw = raw, .raw_len = raw_len};
+    w->cols[w->ncols++] = *c;
     return 0;
 }
 
 static int width_for(uint64_t range)
 {
-    if (range == 0)
-        return 0;
-    if (range <= 0xFF)
-        return 1;
-    if (range <= 0xFFFF)
-        return 2;
-    if (range <= 0xFFFFFFFFu)
-        return 4;
-    return 8;
+    int w = 0;
+    while (range) {
+        w++;
+        range >>= 8;
+    }
+    return w;
 }
 
-static void put_packed(unsigned char *p, int width, uint64_t v)
+/* ---- int blocks -------------------------------------------------------- */
+
+/* An int block being planned: t[0..m) are the values before the base is
+ * taken off (modulo 2^64). */
+struct block {
+    int kind, width, depth;
+    unsigned ref;
+    uint64_t base, first;
+    const uint64_t *t;
+    size_t m;
+};
+
+/* The range is taken between the smallest and largest value read as signed,
+ * as the version 1 writer did: a column of small negative and positive
+ * numbers (or differences) then has a narrow range. */
+static void range_of(const uint64_t *t, size_t m, uint64_t *lo, uint64_t *hi)
 {
-    switch (width) {
-    case 1:
-        p[0] = (unsigned char)v;
-        break;
-    case 2:
-        vex_put_le16(p, (uint16_t)v);
-        break;
-    case 4:
-        vex_put_le32(p, (uint32_t)v);
-        break;
-    case 8:
-        vex_put_le64(p, v);
-        break;
+    int64_t l = m ? (int64_t)t[0] : 0, h = l;
+    for (size_t i = 1; i < m; i++) {
+        int64_t v = (int64_t)t[i];
+        l = v < l ? v : l;
+        h = v > h ? v : h;
+    }
+    *lo = (uint64_t)l;
+    *hi = (uint64_t)h;
+}
+
+/* cost_of estimates the bits the values would take once packed into byte
+ * planes and entropy coded: the sum over the planes of each plane's byte
+ * entropy. That is close to what zstd's entropy stage makes of planes, and
+ * tells apart what byte widths do not: a duration from an evenly spread
+ * timestamp, a mostly constant column from a random one. */
+static double cost_of(const uint64_t *t, size_t m)
+{
+    uint64_t lo, hi;
+    range_of(t, m, &lo, &hi);
+    int width = width_for(hi - lo);
+    double bits = 0;
+    uint32_t hist[256];
+    for (int k = 0; k < width; k++) {
+        memset(hist, 0, sizeof(hist));
+        for (size_t i = 0; i < m; i++)
+            hist[(uint8_t)((t[i] - lo) >> (8 * k))]++;
+        for (int x = 0; x < 256; x++)
+            if (hist[x])
+                bits -= hist[x] * log2((double)hist[x] / (double)m);
+    }
+    return bits;
+}
+
+static void block_plan(struct block *b)
+{
+    uint64_t lo, hi;
+    range_of(b->t, b->m, &lo, &hi);
+    b->base = lo;
+    b->width = width_for(hi - lo);
+}
+
+static size_t block_size(const struct block *b)
+{
+    return I64_HDR + b->m * (size_t)b->width;
+}
+
+static void block_write(const struct block *b, unsigned char *p)
+{
+    memset(p, 0, I64_HDR);
+    p[0] = (unsigned char)b->kind;
+    p[1] = (unsigned char)b->width;
+    vex_put_le16(p + 2, (uint16_t)b->ref);
+    p[4] = (unsigned char)b->depth;
+    vex_put_le64(p + 8, b->base);
+    vex_put_le64(p + 16, b->first);
+    unsigned char *q = p + I64_HDR;
+    size_t m = b->m;
+    for (int k = 0; k < b->width; k++) {
+        unsigned char *plane = q + (size_t)k * m;
+        int sh = 8 * k;
+        for (size_t i = 0; i < m; i++)
+            plane[i] = (unsigned char)((b->t[i] - b->base) >> sh);
     }
 }
 
-static uint64_t get_packed(const unsigned char *p, int width)
+/* The writer judges a candidate coding by the cost of at most about
+ * SAMPLE values spread evenly over the column, then codes the winner in
+ * full: choosing among many candidates then costs little next to zstd. */
+#define SAMPLE 4096
+
+/* sample_cost is cost_of for the values t[i] = v[i] - (a ? a[i] : 0) (kind
+ * 0, 2) or v[i + 1] - v[i] (kind 1), i < m, on a sample; tmp has room for
+ * 2 * SAMPLE values. */
+static double sample_cost(const uint64_t *v, const uint64_t *a, int kind, size_t m, uint64_t *tmp)
 {
-    switch (width) {
-    case 1:
-        return p[0];
-    case 2:
-        return vex_get_le16(p);
-    case 4:
-        return vex_get_le32(p);
-    case 8:
-        return vex_get_le64(p);
+    size_t step = m > 2 * SAMPLE ? m / SAMPLE : 1, k = 0;
+    for (size_t i = 0; i < m; i += step, k++)
+        tmp[k] = kind == 1 ? v[i + 1] - v[i] : v[i] - (a ? a[i] : 0);
+    return cost_of(tmp, k);
+}
+
+/* fill_block makes t[0..m) the values of the chosen candidate (as in
+ * sample_cost), ready for block_plan. */
+static void fill_block(struct block *b, const uint64_t *v, const uint64_t *a, size_t n, uint64_t *t)
+{
+    if (b->kind == 1) {
+        b->first = v[0];
+        b->m = n - 1;
+        for (size_t i = 0; i + 1 < n; i++)
+            t[i] = v[i + 1] - v[i];
+    } else {
+        b->m = n;
+        for (size_t i = 0; i < n; i++)
+            t[i] = v[i] - (a ? a[i] : 0);
+    }
+    b->t = t;
+    block_plan(b);
+}
+
+/* plan_seq chooses frame of reference or delta for v[0..n), whichever
+ * costs fewer bits; scratch has room for n values and may end up in b->t. */
+static int plan_seq(struct block *b, const uint64_t *v, size_t n, uint64_t *scratch)
+{
+    *b = (struct block){.kind = 0, .t = v, .m = n};
+    block_plan(b);
+    if (n >= 2 && b->width > 0) {
+        uint64_t *tmp = malloc(2 * SAMPLE * sizeof(*tmp));
+        if (!tmp)
+            return VEX_ENOMEM;
+        if (sample_cost(v, NULL, 1, n - 1, tmp) < sample_cost(v, NULL, 0, n, tmp)) {
+            b->kind = 1;
+            fill_block(b, v, NULL, n, scratch);
+        }
+        free(tmp);
     }
     return 0;
 }
+
+/* ---- i64, f64 ---------------------------------------------------------- */
 
 int vex_segment_writer_add_i64(struct vex_segment_writer *w, const char *name, const int64_t *vals)
 {
@@ -233,51 +355,87 @@ int vex_segment_writer_add_i64(struct vex_segment_writer *w, const char *name, c
     if (n > (SIZE_MAX - I64_HDR) / 8)
         return VEX_ETOOBIG;
 
-    /* Ranges are taken modulo 2^64, which is what the packing stores. */
-    int kind = 0, width = 0;
-    uint64_t base = 0, first = 0;
-    if (n > 0) {
-        int64_t lo = vals[0], hi = vals[0];
-        for (size_t i = 1; i < n; i++) {
-            lo = vals[i] < lo ? vals[i] : lo;
-            hi = vals[i] > hi ? vals[i] : hi;
+    /* int64_t and uint64_t may alias; the packing works modulo 2^64. */
+    const uint64_t *v = (const uint64_t *)vals;
+    struct wcol c = {.type = VEX_SEGMENT_I64};
+    uint64_t lo, hi;
+    range_of(v, n, &lo, &hi);
+    c.lo = (int64_t)lo;
+    c.hi = (int64_t)hi;
+    int own_width = width_for(hi - lo);
+    uint64_t *t = NULL, *tmp = NULL;
+    struct block b = {.kind = 0, .t = v, .m = n};
+    block_plan(&b);
+    if (n >= 2 && own_width > 0) {
+        t = malloc(n * 8);
+        tmp = malloc(2 * SAMPLE * sizeof(*tmp));
+        if (!t || !tmp)
+            goto nomem;
+        double best = sample_cost(v, NULL, 0, n, tmp), cost;
+        const uint64_t *best_ref = NULL;
+        if ((cost = sample_cost(v, NULL, 1, n - 1, tmp)) < best) {
+            best = cost;
+            b.kind = 1;
         }
-        width = width_for((uint64_t)hi - (uint64_t)lo);
-        base = (uint64_t)lo;
-        if (n > 1 && width > 0) {
-            int64_t dlo = INT64_MAX, dhi = INT64_MIN;
-            for (size_t i = 1; i < n; i++) {
-                int64_t d = (int64_t)((uint64_t)vals[i] - (uint64_t)vals[i - 1]);
-                dlo = d < dlo ? d : dlo;
-                dhi = d > dhi ? d : dhi;
-            }
-            int dwidth = width_for((uint64_t)dhi - (uint64_t)dlo);
-            if (dwidth < width) {
-                kind = 1;
-                width = dwidth;
-                base = (uint64_t)dlo;
-                first = (uint64_t)vals[0];
+        /* Columns of overlapping ranges are candidates: an end time against
+         * a start time, a duration against another. A value one byte wide
+         * has little to gain. */
+        for (size_t j = 0; j < w->ncols && own_width >= 2; j++) {
+            const struct wcol *a = &w->cols[j];
+            if (!a->vals || a->depth >= MAX_DEPTH || a->lo > c.hi || a->hi < c.lo)
+                continue;
+            const uint64_t *av = (const uint64_t *)a->vals;
+            if ((cost = sample_cost(v, av, 2, n, tmp)) < best) {
+                best = cost;
+                b.kind = 2;
+                b.ref = (unsigned)j;
+                best_ref = av;
+                c.depth = a->depth + 1;
             }
         }
+        if (b.kind != 0)
+            fill_block(&b, v, best_ref, n, t);
+        if (b.kind == 2)
+            b.depth = c.depth;
+        else
+            c.depth = 0;
     }
-    size_t m = kind == 1 ? n - 1 : n;
-    size_t raw_len = I64_HDR + m * (size_t)width;
-    unsigned char *raw = calloc(1, raw_len);
-    if (!raw)
-        return VEX_ENOMEM;
-    raw[0] = (unsigned char)kind;
-    raw[1] = (unsigned char)width;
-    vex_put_le64(raw + 8, base);
-    vex_put_le64(raw + 16, first);
-    unsigned char *p = raw + I64_HDR;
-    if (width > 0 && kind == 0) {
-        for (size_t i = 0; i < n; i++, p += width)
-            put_packed(p, width, (uint64_t)vals[i] - base);
-    } else if (width > 0) {
-        for (size_t i = 1; i < n; i++, p += width)
-            put_packed(p, width, (uint64_t)vals[i] - (uint64_t)vals[i - 1] - base);
+    c.raw_len = block_size(&b);
+    c.raw = malloc(c.raw_len);
+    if (!c.raw)
+        goto nomem;
+    block_write(&b, c.raw);
+    if (own_width >= 2 && w->kept_i64 < MAX_KEPT) {
+        c.vals = malloc(n * 8);
+        if (!c.vals)
+            goto nomem;
+        memcpy(c.vals, vals, n * 8);
+        w->kept_i64++;
     }
-    return push_column(w, name, VEX_SEGMENT_I64, raw, raw_len);
+    free(t);
+    free(tmp);
+    return push_column(w, name, &c);
+nomem:
+    free(t);
+    free(tmp);
+    free(c.raw);
+    return VEX_ENOMEM;
+}
+
+/* f64_integral tells whether every value is an integer that an int64_t
+ * holds exactly and gives back bit for bit (no -0.0). */
+static int f64_integral(const double *vals, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        double d = vals[i];
+        if (!(d >= -F64_INT_MAX && d <= F64_INT_MAX) || d != (double)(int64_t)d)
+            return 0;
+        uint64_t bits;
+        memcpy(&bits, &d, 8);
+        if (bits == 0x8000000000000000ull)
+            return 0;
+    }
+    return 1;
 }
 
 int vex_segment_writer_add_f64(struct vex_segment_writer *w, const char *name, const double *vals)
@@ -288,20 +446,45 @@ int vex_segment_writer_add_f64(struct vex_segment_writer *w, const char *name, c
     size_t n = w->nrows;
     if (!vals && n > 0)
         return VEX_EINVAL;
-    if (n > SIZE_MAX / 8)
+    if (n > (SIZE_MAX - I64_HDR - F64_HDR) / 8)
         return VEX_ETOOBIG;
-    unsigned char *raw = malloc(n ? n * 8 : 1);
-    if (!raw)
+    struct wcol c = {.type = VEX_SEGMENT_F64};
+    if (n > 0 && f64_integral(vals, n)) {
+        /* Sums of whole milliseconds times whole kbps and the like: as
+         * integers they take a few bytes, as doubles eight. */
+        uint64_t *t = malloc(n * 8), *scratch = malloc(n * 8);
+        struct block b;
+        if (t && scratch) {
+            for (size_t i = 0; i < n; i++)
+                t[i] = (uint64_t)(int64_t)vals[i];
+        }
+        if (t && scratch && plan_seq(&b, t, n, scratch) == 0) {
+            c.raw_len = F64_HDR + block_size(&b);
+            c.raw = calloc(1, c.raw_len);
+        }
+        if (c.raw) {
+            c.raw[0] = 1;
+            block_write(&b, c.raw + F64_HDR);
+        }
+        free(t);
+        free(scratch);
+        if (!c.raw)
+            return VEX_ENOMEM;
+        return push_column(w, name, &c);
+    }
+    c.raw_len = F64_HDR + n * 8;
+    c.raw = calloc(1, c.raw_len);
+    if (!c.raw)
         return VEX_ENOMEM;
+    unsigned char *pl = c.raw + F64_HDR;
     for (size_t i = 0; i < n; i++) {
         uint64_t bits;
         memcpy(&bits, &vals[i], 8);
         for (int k = 0; k < 8; k++)
-            raw[(size_t)k * n + i] = (unsigned char)(bits >> (8 * k));
+            pl[(size_t)k * n + i] = (unsigned char)(bits >> (8 * k));
     }
-    return push_column(w, name, VEX_SEGMENT_F64, raw, n * 8);
+    return push_column(w, name, &c);
 }
-
 /* ---- dictionary encoding ---------------------------------------------- */
 
 struct distinct {
@@ -358,6 +541,90 @@ static int dict_grow(uint32_t **slots, size_t *cap, const struct distinct *d)
     return 0;
 }
 
+static size_t varint_len(size_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static unsigned char *put_varint(unsigned char *p, size_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (unsigned char)v;
+    return p;
+}
+
+static size_t shared_prefix(const struct distinct *a, const struct distinct *b)
+{
+    size_t n = a->len < b->len ? a->len : b->len, k = 0;
+    while (k < n && a->s[k] == b->s[k])
+        k++;
+    return k;
+}
+
+static uint32_t kept_code(const struct wcol *c, size_t i)
+{
+    switch (c->cw) {
+    case 1:
+        return ((const uint8_t *)c->codes)[i];
+    case 2:
+        return ((const uint16_t *)c->codes)[i];
+    default:
+        return ((const uint32_t *)c->codes)[i];
+    }
+}
+
+/* determines tells whether column a's value determines the code in every
+ * row, and fills map[] (one code per entry of a's dictionary) if so. Most
+ * pairs that do not fail within a few rows. */
+static int determines(const struct wcol *a, const uint32_t *codes, size_t n, uint32_t *map)
+{
+    for (size_t k = 0; k < a->nd; k++)
+        map[k] = UINT32_MAX;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t x = kept_code(a, i);
+        if (map[x] == UINT32_MAX)
+            map[x] = codes[i];
+        else if (map[x] != codes[i])
+            return 0;
+    }
+    return 1;
+}
+
+/* find_determinant looks among the kept str columns for one whose value
+ * determines this column's in every row (an asset its title, a subscriber
+ * the address); of those, the one with the smallest dictionary wins, since
+ * the codes then cost one per entry of it. Fills map and returns its
+ * number, or -1. map has room for the largest kept dictionary. */
+static long find_determinant(const struct vex_segment_writer *w, const uint32_t *codes, size_t nd,
+                             uint32_t *map)
+{
+    size_t cand[MAX_KEPT], nc = 0;
+    for (size_t j = 0; j < w->ncols && nc < MAX_KEPT; j++) {
+        const struct wcol *a = &w->cols[j];
+        /* A column that determines this one has at least as many values. */
+        if (!a->codes || a->depth >= MAX_DEPTH || a->nd < nd)
+            continue;
+        size_t k = nc++;
+        while (k > 0 && w->cols[cand[k - 1]].nd > a->nd) {
+            cand[k] = cand[k - 1];
+            k--;
+        }
+        cand[k] = j;
+    }
+    for (size_t k = 0; k < nc; k++)
+        if (determines(&w->cols[cand[k]], codes, w->nrows, map))
+            return (long)cand[k];
+    return -1;
+}
+
 int vex_segment_writer_add_str(struct vex_segment_writer *w, const char *name,
                                const char *const *vals)
 {
@@ -367,24 +634,24 @@ int vex_segment_writer_add_str(struct vex_segment_writer *w, const char *name,
     size_t n = w->nrows;
     if (!vals && n > 0)
         return VEX_EINVAL;
-    if (n > UINT32_MAX)
+    if (n > UINT32_MAX || n > SIZE_MAX / 16)
         return VEX_ETOOBIG;
     for (size_t i = 0; i < n; i++)
         if (!vals[i])
             return VEX_EINVAL;
 
     rc = VEX_ENOMEM;
-    unsigned char *raw = NULL;
+    struct wcol c = {.type = VEX_SEGMENT_STR};
     size_t cap = 1024, nd = 0;
     uint32_t *slots = calloc(cap, sizeof(*slots));
     uint32_t *ids = malloc((n ? n : 1) * sizeof(*ids));
     struct distinct *d = malloc((n ? n : 1) * sizeof(*d));
-    uint32_t *rank = NULL;
+    uint32_t *rank = NULL, *map = NULL;
+    uint64_t *t = NULL, *scratch = NULL;
     if (!slots || !ids || !d)
         goto out;
 
     /* Pass 1: give each distinct string an id in order of appearance. */
-    size_t dict_bytes = 0;
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(vals[i]);
         uint64_t h = hash_str(vals[i], len);
@@ -399,44 +666,104 @@ int vex_segment_writer_add_str(struct vex_segment_writer *w, const char *name,
         if (!e) {
             d[nd] = (struct distinct){.s = vals[i], .len = len, .hash = h, .id = (uint32_t)nd};
             e = slots[j] = (uint32_t)++nd;
-            dict_bytes += len + 1;
             if (nd * 2 > cap && dict_grow(&slots, &cap, d) != 0)
                 goto out;
         }
         ids[i] = e - 1;
     }
 
-    /* Pass 2: sort the dictionary so that codes order like strings. */
+    /* Pass 2: sort the dictionary so that codes order like strings, and
+     * turn each row's id into its code (in ids, in place). */
     qsort(d, nd, sizeof(*d), cmp_distinct);
     rank = malloc((nd ? nd : 1) * sizeof(*rank));
     if (!rank)
         goto out;
     for (size_t k = 0; k < nd; k++)
         rank[d[k].id] = (uint32_t)k;
-    int width = nd <= 1 ? 0 : nd <= 256 ? 1 : nd <= 65536 ? 2 : 4;
-    if (dict_bytes > SIZE_MAX - STR_HDR - n * (size_t)width) {
+    for (size_t i = 0; i < n; i++)
+        ids[i] = rank[ids[i]];
+    size_t dict_bytes = 0;
+    for (size_t k = 0; k < nd; k++) {
+        size_t p = k ? shared_prefix(&d[k - 1], &d[k]) : 0;
+        if (d[k].len > SIZE_MAX / 4 - dict_bytes) {
+            rc = VEX_ETOOBIG;
+            goto out;
+        }
+        dict_bytes += varint_len(p) + d[k].len - p + 1;
+    }
+
+    /* The codes: per row, or per entry of a column that determines them. */
+    size_t maxnd = 0;
+    for (size_t j = 0; j < w->ncols; j++)
+        if (w->cols[j].codes && w->cols[j].nd > maxnd)
+            maxnd = w->cols[j].nd;
+    long ref = -1;
+    if (nd >= 2 && maxnd >= nd) {
+        if (!(map = malloc(maxnd * sizeof(*map))))
+            goto out;
+        ref = find_determinant(w, ids, nd, map);
+    }
+    const uint32_t *src = ref >= 0 ? map : ids;
+    size_t m = ref >= 0 ? w->cols[ref].nd : n;
+    t = malloc((m ? m : 1) * 8);
+    scratch = malloc((m ? m : 1) * 8);
+    if (!t || !scratch)
+        goto out;
+    for (size_t i = 0; i < m; i++)
+        t[i] = src[i];
+    struct block b;
+    if (plan_seq(&b, t, m, scratch))
+        goto out;
+    if (block_size(&b) > SIZE_MAX - STR_HDR - dict_bytes) {
         rc = VEX_ETOOBIG;
         goto out;
     }
-    size_t raw_len = STR_HDR + dict_bytes + n * (size_t)width;
-    raw = calloc(1, raw_len);
-    if (!raw)
+    c.raw_len = STR_HDR + dict_bytes + block_size(&b);
+    if (!(c.raw = calloc(1, c.raw_len)))
         goto out;
-    vex_put_le32(raw, (uint32_t)nd);
-    raw[4] = (unsigned char)width;
-    vex_put_le64(raw + 8, dict_bytes);
-    unsigned char *p = raw + STR_HDR;
-    for (size_t k = 0; k < nd; k++) {
-        memcpy(p, d[k].s, d[k].len + 1);
-        p += d[k].len + 1;
+    vex_put_le32(c.raw, (uint32_t)nd);
+    if (ref >= 0) {
+        c.raw[4] = 1;
+        c.depth = w->cols[ref].depth + 1;
+        c.raw[5] = (unsigned char)c.depth;
+        vex_put_le16(c.raw + 6, (uint16_t)ref);
     }
-    if (width > 0)
-        for (size_t i = 0; i < n; i++, p += width)
-            put_packed(p, width, rank[ids[i]]);
-    rc = push_column(w, name, VEX_SEGMENT_STR, raw, raw_len);
-    raw = NULL;
+    vex_put_le64(c.raw + 8, dict_bytes);
+    unsigned char *p = c.raw + STR_HDR;
+    for (size_t k = 0; k < nd; k++) {
+        size_t pre = k ? shared_prefix(&d[k - 1], &d[k]) : 0;
+        p = put_varint(p, pre);
+        memcpy(p, d[k].s + pre, d[k].len - pre + 1);
+        p += d[k].len - pre + 1;
+    }
+    block_write(&b, p);
+
+    /* Keep the codes for later columns, unless (nearly) every row has its
+     * own value: such a column determines everything and saves nothing. */
+    if (nd >= 2 && nd <= n / 4 * 3 && w->kept_str < MAX_KEPT) {
+        c.cw = nd <= 256 ? 1 : nd <= 65536 ? 2 : 4;
+        if (!(c.codes = malloc(n * (size_t)c.cw)))
+            goto out;
+        for (size_t i = 0; i < n; i++) {
+            if (c.cw == 1)
+                ((uint8_t *)c.codes)[i] = (uint8_t)ids[i];
+            else if (c.cw == 2)
+                ((uint16_t *)c.codes)[i] = (uint16_t)ids[i];
+            else
+                ((uint32_t *)c.codes)[i] = ids[i];
+        }
+        c.nd = nd;
+        w->kept_str++;
+    }
+    rc = push_column(w, name, &c);
+    c.raw = NULL;
+    c.codes = NULL;
 out:
-    free(raw);
+    free(c.raw);
+    free(c.codes);
+    free(t);
+    free(scratch);
+    free(map);
     free(rank);
     free(d);
     free(ids);
@@ -463,7 +790,8 @@ int vex_segment_writer_add_blob(struct vex_segment_writer *w, const char *name,
             return VEX_ETOOBIG;
         total += lens[i];
     }
-    unsigned char *raw = malloc(total ? total : 1);
+    struct wcol c = {.type = VEX_SEGMENT_BLOB, .raw_len = total};
+    unsigned char *raw = c.raw = malloc(total ? total : 1);
     if (!raw)
         return VEX_ENOMEM;
     unsigned char *p = raw + n * 8;
@@ -473,7 +801,7 @@ int vex_segment_writer_add_blob(struct vex_segment_writer *w, const char *name,
             memcpy(p, ptrs[i], lens[i]);
         p += lens[i];
     }
-    return push_column(w, name, VEX_SEGMENT_BLOB, raw, total);
+    return push_column(w, name, &c);
 }
 
 int vex_segment_writer_set_meta(struct vex_segment_writer *w, const char *key, const char *value)
@@ -616,6 +944,15 @@ int vex_segment_writer_finish(struct vex_segment_writer *w, const char *path)
 {
     if (!w || !path || !*path)
         return VEX_EINVAL;
+    /* What later columns could have been coded against is no longer
+     * needed once the file is written: columns added after this will not
+     * use it. Freed first, to lower the peak. */
+    for (size_t i = 0; i < w->ncols; i++) {
+        free(w->cols[i].vals);
+        free(w->cols[i].codes);
+        w->cols[i].vals = NULL;
+        w->cols[i].codes = NULL;
+    }
     int rc = VEX_ENOMEM;
     int fd = -1;
     unsigned char *idx = NULL;
@@ -699,6 +1036,7 @@ struct rcol {
     const char **dict;   /* str */
     size_t dict_size;    /* str */
     uint64_t *offs;      /* blob: nrows + 1 offsets into body */
+    int depth;           /* version 2 i64, str: the chain of references it heads */
 };
 
 struct vex_segment {
@@ -713,7 +1051,23 @@ struct vex_segment {
      * several threads at once decode it exactly once. */
     pthread_mutex_t mu;
     ZSTD_DCtx *dctx; /* created on first need, used under mu */
+    int version;     /* of the file's format: 1 or 2 */
 };
+
+static uint64_t get_packed(const unsigned char *p, int width)
+{
+    switch (width) {
+    case 1:
+        return p[0];
+    case 2:
+        return vex_get_le16(p);
+    case 4:
+        return vex_get_le32(p);
+    case 8:
+        return vex_get_le64(p);
+    }
+    return 0;
+}
 
 /* A bounds-checked reader over the index. */
 struct cursor {
@@ -755,6 +1109,8 @@ static char *take_str(struct cursor *c, size_t n)
     return s;
 }
 
+/* ---- version 1 column bytes ---- */
+
 /* unpack sets out[i] = base + packed[i] for m values of `width` bytes. One
  * loop per width, with plain loads, so that the compiler can vectorise. */
 static void unpack(uint64_t *out, const unsigned char *p, size_t m, int width, uint64_t base)
@@ -792,7 +1148,7 @@ static void unpack(uint64_t *out, const unsigned char *p, size_t m, int width, u
     }
 }
 
-static int decode_i64(struct rcol *c, size_t n, const unsigned char *raw, size_t raw_len)
+static int decode_i64_v1(struct rcol *c, size_t n, const unsigned char *raw, size_t raw_len)
 {
     if (raw_len < I64_HDR || n > SIZE_MAX / 8)
         return VEX_ECORRUPT;
@@ -826,7 +1182,7 @@ static int decode_i64(struct rcol *c, size_t n, const unsigned char *raw, size_t
     return 0;
 }
 
-static int decode_f64(struct rcol *c, size_t n, const unsigned char *raw, size_t raw_len)
+static int decode_f64_v1(struct rcol *c, size_t n, const unsigned char *raw, size_t raw_len)
 {
     if (n > SIZE_MAX / 8 || raw_len != n * 8)
         return VEX_ECORRUPT;
@@ -847,8 +1203,8 @@ static int decode_f64(struct rcol *c, size_t n, const unsigned char *raw, size_t
     return 0;
 }
 
-/* decode_str takes ownership of raw (the strings stay in it). */
-static int decode_str(struct rcol *c, size_t n, unsigned char *raw, size_t raw_len)
+/* decode_str_v1 takes ownership of raw (the strings stay in it). */
+static int decode_str_v1(struct rcol *c, size_t n, unsigned char *raw, size_t raw_len)
 {
     c->body = raw;
     if (raw_len < STR_HDR || raw[5] || raw[6] || raw[7])
@@ -946,68 +1302,323 @@ static int decode_blob(struct rcol *c, size_t n, unsigned char *raw, size_t raw_
     return 0;
 }
 
-/* decode turns a column's stored bytes into its arrays. Called under mu. */
-static int decode(struct vex_segment *s, struct rcol *c)
+/* ---- version 2 column bytes ---- */
+
+static int load_locked(struct vex_segment *s, struct rcol *c, int expect);
+
+/* block_read checks an int block of `len` bytes holding n values and
+ * decodes it into out[0..n). `kinds` is the set of kinds allowed (bit k for
+ * kind k). For kind 2 it leaves out[i] = base + packed[i] and sets *ref, for
+ * the caller to add the referenced column. */
+static int block_read(const unsigned char *p, size_t len, size_t n, unsigned kinds, uint64_t *out,
+                      int *kind_out, size_t *ref, int *depth)
+{
+    if (len < I64_HDR)
+        return VEX_ECORRUPT;
+    int kind = p[0], width = p[1];
+    *ref = vex_get_le16(p + 2);
+    *kind_out = kind;
+    *depth = p[4];
+    if (kind > 2 || !(kinds >> kind & 1) || width > 8 || p[5] || p[6] || p[7])
+        return VEX_ECORRUPT;
+    if (kind == 2 ? *depth < 1 || *depth > MAX_DEPTH : *depth != 0)
+        return VEX_ECORRUPT;
+    uint64_t base = vex_get_le64(p + 8), first = vex_get_le64(p + 16);
+    if ((kind != 2 && *ref != 0) || (kind != 1 && first != 0))
+        return VEX_ECORRUPT;
+    size_t m = kind == 1 && n > 0 ? n - 1 : n;
+    size_t body = len - I64_HDR;
+    if (width ? body / (size_t)width != m || body % (size_t)width : body != 0)
+        return VEX_ECORRUPT;
+    const unsigned char *q = p + I64_HDR;
+    uint64_t *dst = kind == 1 && n > 0 ? out + 1 : out;
+    /* One pass per byte plane, adding it in at its place: plain loops over
+     * bytes that the compiler vectorises. */
+    for (size_t i = 0; i < m; i++)
+        dst[i] = base;
+    for (int k = 0; k < width; k++) {
+        const unsigned char *pl = q + (size_t)k * m;
+        int sh = 8 * k;
+        for (size_t i = 0; i < m; i++)
+            dst[i] += (uint64_t)pl[i] << sh;
+    }
+    if (kind == 1 && n > 0) {
+        out[0] = first;
+        for (size_t i = 1; i < n; i++)
+            out[i] += out[i - 1];
+    }
+    return 0;
+}
+
+/* ref_column loads column number `ref`, which must come before column c,
+ * have the given type and a chain one shorter than c's `depth`. Since the
+ * depth falls by one at each step and starts at most MAX_DEPTH, decoding
+ * never recurses deeper than that, whatever the file says. */
+static int ref_column(struct vex_segment *s, const struct rcol *c, size_t ref, int type, int depth,
+                      struct rcol **out)
+{
+    if (ref >= (size_t)(c - s->cols) || s->cols[ref].type != type || s->version < 2)
+        return VEX_ECORRUPT;
+    *out = &s->cols[ref];
+    int rc = load_locked(s, *out, depth - 1);
+    /* A bad column makes every column coded against it bad too. */
+    return rc == VEX_ENOMEM ? rc : rc ? VEX_ECORRUPT : 0;
+}
+
+static int decode_i64_v2(struct vex_segment *s, struct rcol *c, const unsigned char *raw,
+                         size_t raw_len)
+{
+    size_t n = s->nrows, ref;
+    int kind, depth;
+    if (n > SIZE_MAX / 8)
+        return VEX_ECORRUPT;
+    uint64_t *v = malloc(n ? n * 8 : 8);
+    c->vals = v;
+    if (!v)
+        return VEX_ENOMEM;
+    int rc = block_read(raw, raw_len, n, 7, v, &kind, &ref, &depth);
+    if (rc || kind != 2)
+        return rc;
+    struct rcol *r;
+    if ((rc = ref_column(s, c, ref, VEX_SEGMENT_I64, depth, &r)))
+        return rc;
+    const uint64_t *rv = r->vals;
+    for (size_t i = 0; i < n; i++)
+        v[i] += rv[i];
+    return 0;
+}
+
+static int decode_f64_v2(struct vex_segment *s, struct rcol *c, const unsigned char *raw,
+                         size_t raw_len)
+{
+    size_t n = s->nrows, ref;
+    if (raw_len < F64_HDR || raw[0] > 1 || n > SIZE_MAX / 8 - 1)
+        return VEX_ECORRUPT;
+    for (int k = 1; k < F64_HDR; k++)
+        if (raw[k])
+            return VEX_ECORRUPT;
+    if (raw[0] == 0)
+        return decode_f64_v1(c, n, raw + F64_HDR, raw_len - F64_HDR);
+    uint64_t *v = malloc(n ? n * 8 : 8);
+    c->vals = v;
+    if (!v)
+        return VEX_ENOMEM;
+    int kind, depth;
+    int rc = block_read(raw + F64_HDR, raw_len - F64_HDR, n, 3, v, &kind, &ref, &depth);
+    if (rc)
+        return rc;
+    /* In place: each slot is read as an integer and written as a double. */
+    for (size_t i = 0; i < n; i++) {
+        int64_t x = (int64_t)v[i];
+        if (x < -(int64_t)F64_INT_MAX || x > (int64_t)F64_INT_MAX)
+            return VEX_ECORRUPT;
+        double d = (double)x;
+        memcpy(&v[i], &d, 8);
+    }
+    return 0;
+}
+
+/* take_varint reads a LEB128 number of at most 5 bytes below `end`. */
+static int take_varint(const unsigned char **p, const unsigned char *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int k = 0; k < 5 && *p < end; k++) {
+        unsigned char b = *(*p)++;
+        v |= (uint64_t)(b & 0x7F) << (7 * k);
+        if (!(b & 0x80)) {
+            *out = v;
+            return 0;
+        }
+    }
+    return VEX_ECORRUPT;
+}
+
+static int decode_str_v2(struct vex_segment *s, struct rcol *c, const unsigned char *raw,
+                         size_t raw_len)
 {
     size_t n = s->nrows;
+    if (raw_len < STR_HDR || raw[4] > 1)
+        return VEX_ECORRUPT;
+    size_t nd = vex_get_le32(raw), ref = vex_get_le16(raw + 6);
+    int kind = raw[4], depth = raw[5];
+    if (kind == 1 ? depth < 1 || depth > MAX_DEPTH : depth != 0)
+        return VEX_ECORRUPT;
+    uint64_t dict_bytes = vex_get_le64(raw + 8);
+    /* Every string of the dictionary is some row's value. */
+    if ((kind == 0 && ref != 0) || dict_bytes > raw_len - STR_HDR || nd > n || (n > 0) != (nd > 0))
+        return VEX_ECORRUPT;
+
+    /* Pass 1 checks the front coding and sizes the strings. */
+    const unsigned char *p = raw + STR_HDR, *end = p + dict_bytes;
+    size_t prev = 0, total = 0;
+    for (size_t k = 0; k < nd; k++) {
+        uint64_t pre;
+        if (take_varint(&p, end, &pre) || pre > prev)
+            return VEX_ECORRUPT;
+        const unsigned char *z = memchr(p, 0, (size_t)(end - p));
+        if (!z)
+            return VEX_ECORRUPT;
+        prev = (size_t)pre + (size_t)(z - p);
+        if (prev >= SIZE_MAX / 2 - total)
+            return VEX_ECORRUPT;
+        total += prev + 1;
+        p = z + 1;
+    }
+    if (p != end)
+        return VEX_ECORRUPT;
+
+    /* Pass 2 writes the strings out whole; they must strictly increase,
+     * since callers compare codes to compare strings. */
+    char *body = malloc(total ? total : 1);
+    const char **dict = malloc((nd ? nd : 1) * sizeof(*dict));
+    uint32_t *codes = malloc((n ? n : 1) * sizeof(*codes));
+    c->body = (unsigned char *)body;
+    c->dict = dict;
+    c->vals = codes;
+    if (!body || !dict || !codes)
+        return VEX_ENOMEM;
+    p = raw + STR_HDR;
+    char *o = body;
+    for (size_t k = 0; k < nd; k++) {
+        uint64_t pre = 0;
+        take_varint(&p, end, &pre); /* checked in pass 1 */
+        size_t rest = strlen((const char *)p) + 1;
+        if (k > 0)
+            memcpy(o, dict[k - 1], (size_t)pre);
+        memcpy(o + pre, p, rest);
+        p += rest;
+        dict[k] = o;
+        if (k > 0 && strcmp(dict[k - 1], o) >= 0)
+            return VEX_ECORRUPT;
+        o += (size_t)pre + rest;
+    }
+    c->dict_size = nd;
+
+    struct rcol *r = NULL;
+    size_t m = n;
+    int rc;
+    if (kind == 1) {
+        if ((rc = ref_column(s, c, ref, VEX_SEGMENT_STR, depth, &r)))
+            return rc;
+        m = r->dict_size;
+    }
+    uint64_t *t = malloc((m ? m : 1) * 8);
+    if (!t)
+        return VEX_ENOMEM;
+    int bkind, bdepth;
+    size_t bref;
+    rc = block_read(end, raw_len - STR_HDR - (size_t)dict_bytes, m, 3, t, &bkind, &bref, &bdepth);
+    for (size_t i = 0; i < m && !rc; i++)
+        if (t[i] >= nd)
+            rc = VEX_ECORRUPT;
+    if (!rc && kind == 0) {
+        for (size_t i = 0; i < n; i++)
+            codes[i] = (uint32_t)t[i];
+    } else if (!rc) {
+        const uint32_t *rcodes = r->vals;
+        for (size_t i = 0; i < n; i++)
+            codes[i] = (uint32_t)t[rcodes[i]];
+    }
+    free(t);
+    return rc;
+}
+
+/* raw_bytes gives a column's raw bytes: its stored bytes in the mapping, or
+ * decompressed into *owned (the caller frees it). */
+static int raw_bytes(struct vex_segment *s, const struct rcol *c, const unsigned char **raw,
+                     unsigned char **owned)
+{
+    *raw = c->src;
+    *owned = NULL;
     if (c->raw_len > SIZE_MAX - 1)
         return VEX_ECORRUPT;
     size_t raw_len = (size_t)c->raw_len;
-    unsigned char *raw;
-    if (c->comp == 0) {
-        if (c->stored != c->raw_len)
-            return VEX_ECORRUPT;
-        /* i64 and f64 decode into arrays of their own; only str and blob
-         * keep the raw bytes, so only they need a copy. */
-        if (c->type == VEX_SEGMENT_I64)
-            return decode_i64(c, n, c->src, raw_len);
-        if (c->type == VEX_SEGMENT_F64)
-            return decode_f64(c, n, c->src, raw_len);
-        raw = malloc(raw_len ? raw_len : 1);
-        if (!raw)
-            return VEX_ENOMEM;
-        memcpy(raw, c->src, raw_len);
-    } else {
-        if (!s->dctx && !(s->dctx = ZSTD_createDCtx()))
-            return VEX_ENOMEM;
-        if (ZSTD_getFrameContentSize(c->src, c->stored) != c->raw_len)
-            return VEX_ECORRUPT;
-        raw = malloc(raw_len ? raw_len : 1);
-        if (!raw)
-            return VEX_ENOMEM;
-        size_t z = ZSTD_decompressDCtx(s->dctx, raw, raw_len, c->src, c->stored);
-        if (ZSTD_isError(z) || z != raw_len) {
-            free(raw);
-            return VEX_ECORRUPT;
-        }
+    if (c->comp == 0)
+        return c->stored == c->raw_len ? 0 : VEX_ECORRUPT;
+    if (!s->dctx && !(s->dctx = ZSTD_createDCtx()))
+        return VEX_ENOMEM;
+    if (ZSTD_getFrameContentSize(c->src, c->stored) != c->raw_len)
+        return VEX_ECORRUPT;
+    unsigned char *buf = malloc(raw_len ? raw_len : 1);
+    if (!buf)
+        return VEX_ENOMEM;
+    size_t z = ZSTD_decompressDCtx(s->dctx, buf, raw_len, c->src, c->stored);
+    if (ZSTD_isError(z) || z != raw_len) {
+        free(buf);
+        return VEX_ECORRUPT;
     }
-    int rc;
-    switch (c->type) {
-    case VEX_SEGMENT_I64:
-        rc = decode_i64(c, n, raw, raw_len);
-        free(raw);
-        return rc;
-    case VEX_SEGMENT_F64:
-        rc = decode_f64(c, n, raw, raw_len);
-        free(raw);
-        return rc;
-    case VEX_SEGMENT_STR:
-        return decode_str(c, n, raw, raw_len);
-    default:
-        return decode_blob(c, n, raw, raw_len);
-    }
+    *raw = *owned = buf;
+    return 0;
 }
 
-/* load decodes column c unless that was done before; returns 0 or the
- * error its decoding gave (which sticks: the bytes will not change). */
-static int load(const struct vex_segment *cs, struct rcol *c)
+/* declared_depth is the length of the chain of references a version 2
+ * column says it heads (0 for one decoded on its own; -1 for bytes too
+ * short to say, which decoding then reports). */
+static int declared_depth(const struct vex_segment *s, const struct rcol *c,
+                          const unsigned char *raw)
 {
-    /* Decoding fills a cache inside a segment the API hands out as const;
-     * mu serialises it, and a decoded column never changes again. */
-    struct vex_segment *s = (struct vex_segment *)cs;
-    pthread_mutex_lock(&s->mu);
+    if (s->version < 2)
+        return 0;
+    if (c->type == VEX_SEGMENT_I64)
+        return c->raw_len >= I64_HDR ? raw[4] : -1;
+    if (c->type == VEX_SEGMENT_STR)
+        return c->raw_len >= STR_HDR ? raw[5] : -1;
+    return 0;
+}
+
+/* decode turns a column's raw bytes into its arrays, taking ownership of
+ * `owned`. Called under mu. */
+static int decode(struct vex_segment *s, struct rcol *c, const unsigned char *raw,
+                  unsigned char *owned)
+{
+    size_t n = s->nrows, raw_len = (size_t)c->raw_len;
+    /* Version 1 strings and all blobs point into the raw bytes, which they
+     * then keep (copied out of the mapping when stored as is). */
+    int keeps = c->type == VEX_SEGMENT_BLOB || (c->type == VEX_SEGMENT_STR && s->version == 1);
+    if (keeps && !owned) {
+        if (!(owned = malloc(raw_len ? raw_len : 1)))
+            return VEX_ENOMEM;
+        memcpy(owned, raw, raw_len);
+    }
+    int rc;
+    if (c->type == VEX_SEGMENT_BLOB)
+        return decode_blob(c, n, owned, raw_len);
+    if (s->version == 1) {
+        if (c->type == VEX_SEGMENT_STR)
+            return decode_str_v1(c, n, owned, raw_len);
+        rc = c->type == VEX_SEGMENT_I64 ? decode_i64_v1(c, n, raw, raw_len)
+                                        : decode_f64_v1(c, n, raw, raw_len);
+    } else if (c->type == VEX_SEGMENT_I64) {
+        rc = decode_i64_v2(s, c, raw, raw_len);
+    } else if (c->type == VEX_SEGMENT_F64) {
+        rc = decode_f64_v2(s, c, raw, raw_len);
+    } else {
+        rc = decode_str_v2(s, c, raw, raw_len);
+    }
+    free(owned);
+    return rc;
+}
+
+/* load_locked decodes column c unless that was done before and returns 0
+ * or the error its decoding gave (which sticks: the bytes will not change).
+ * expect, when not -1, is the depth the column coded against this one says
+ * this one has: when it does not match, the referring column is at fault,
+ * so that error is returned without being kept here. */
+static int load_locked(struct vex_segment *s, struct rcol *c, int expect)
+{
     if (c->state == 0) {
-        int rc = decode(s, c);
+        const unsigned char *raw;
+        unsigned char *owned;
+        int rc = raw_bytes(s, c, &raw, &owned);
+        if (!rc) {
+            int d = declared_depth(s, c, raw);
+            if (expect >= 0 && d != expect) {
+                free(owned);
+                return VEX_ECORRUPT;
+            }
+            c->depth = d;
+            rc = decode(s, c, raw, owned);
+        }
         if (rc) {
             free(c->vals);
             free(c->body);
@@ -1018,10 +1629,21 @@ static int load(const struct vex_segment *cs, struct rcol *c)
             c->offs = NULL;
         }
         c->state = rc ? rc : 1;
+    } else if (c->state == 1 && expect >= 0 && c->depth != expect) {
+        return VEX_ECORRUPT;
     }
-    int st = c->state;
+    return c->state == 1 ? 0 : c->state;
+}
+
+static int load(const struct vex_segment *cs, struct rcol *c)
+{
+    /* Decoding fills a cache inside a segment the API hands out as const;
+     * mu serialises it, and a decoded column never changes again. */
+    struct vex_segment *s = (struct vex_segment *)cs;
+    pthread_mutex_lock(&s->mu);
+    int rc = load_locked(s, c, -1);
     pthread_mutex_unlock(&s->mu);
-    return st == 1 ? 0 : st;
+    return rc;
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -1035,9 +1657,11 @@ static int parse(struct vex_segment *s, const unsigned char *map, uint64_t size)
 {
     if (size < HDR_SIZE + TRAILER_SIZE)
         return VEX_ECORRUPT;
-    if (memcmp(map, magic, 8) != 0 || vex_get_le32(map + 8) != VERSION ||
+    uint32_t version = vex_get_le32(map + 8);
+    if (memcmp(map, magic, 8) != 0 || version < 1 || version > VERSION ||
         vex_get_le32(map + 12) != vex_crc32c_of(map, 12))
         return VEX_ECORRUPT;
+    s->version = (int)version;
     const unsigned char *tr = map + size - TRAILER_SIZE;
     if (memcmp(tr + 24, magic, 8) != 0 || vex_get_le32(tr + 20) != vex_crc32c_of(tr, 20))
         return VEX_ECORRUPT;

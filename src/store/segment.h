@@ -39,14 +39,19 @@ int vex_segment_writer_create(size_t nrows, struct vex_segment_writer **out);
  * 0, VEX_EINVAL (bad name, NULL values when nrows > 0, NULL string),
  * VEX_EEXIST (name taken), VEX_ETOOBIG or VEX_ENOMEM.
  *
- * i64 columns are stored as frame-of-reference or delta (whichever packs
- * narrower) in 0, 1, 2, 4 or 8 bytes a value, then zstd. */
+ * i64 columns are stored as frame of reference, delta, or the difference
+ * from an earlier i64 column (whichever looks cheapest on a sample), in 0..8
+ * byte planes, then zstd. The writer keeps a copy of up to 16 i64 columns and
+ * the codes of up to 16 str columns until finish, for later columns to be
+ * coded against. */
 int vex_segment_writer_add_i64(struct vex_segment_writer *w, const char *name, const int64_t *vals);
-/* f64 columns keep every bit (NaN payloads, -0.0). */
+/* f64 columns keep every bit (NaN payloads, -0.0); columns of whole numbers
+ * are stored as integers. */
 int vex_segment_writer_add_f64(struct vex_segment_writer *w, const char *name, const double *vals);
 /* str columns take NUL-terminated strings and are dictionary-encoded: the
  * dictionary holds each distinct string once, sorted by byte value (strcmp),
- * so comparing codes compares strings. */
+ * so comparing codes compares strings. When an earlier str column determines
+ * this one row by row, the codes are stored once per value of that column. */
 int vex_segment_writer_add_str(struct vex_segment_writer *w, const char *name,
                                const char *const *vals);
 /* blob columns take nrows byte strings (ptrs[i] may be NULL when lens[i] is 0). */

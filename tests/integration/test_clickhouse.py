@@ -551,7 +551,11 @@ class TwoNodesTest(unittest.TestCase):
         tmp = tempfile.mkdtemp(prefix="vex-ch2-")
         db = database("two")
         store = "clickhouse=%s/%s?cluster=%s&push_interval_ms=300" % (CH_URL, db, CLUSTER)
-        a, b, emb = node(store=store), node(store=store), node()
+        # The two ClickHouse nodes share one signing key and issuer, so a
+        # token from either is good on both (docs/scale-out.md).
+        shared = ("--issuer", "http://vex.example")
+        a, b = node(store=store, extra=shared), node(store=store, extra=shared)
+        emb = node()
         try:
             events = os.path.join(tmp, "gen.ndjson")
             with open(events, "w") as f:
@@ -576,6 +580,8 @@ class TwoNodesTest(unittest.TestCase):
             keys = []
             for srv in (a, b, emb):
                 keys.append(vexlib.setup_customer(srv.data, "acme", 1, "alice", "s3cret-pass"))
+                if srv is b:
+                    shutil.copy(os.path.join(a.data, "jwt-signing-key.pem"), b.data)
                 srv.start()
             vexlib.run(["load", "--customer", "acme", halves[0]], a.data)
             vexlib.run(["load", "--customer", "acme", halves[1]], b.data)
@@ -587,6 +593,14 @@ class TwoNodesTest(unittest.TestCase):
                 e = get(emb, toks[2], ep, cu, qs)
                 compare(self, e, get(a, toks[0], ep, cu, qs), "node A: %s %s" % (ep, qs))
                 compare(self, e, get(b, toks[1], ep, cu, qs), "node B: %s %s" % (ep, qs))
+            # A token issued by node A is good on node B, and the other way.
+            ep, cu, qs = battery()[0]
+            compare(self, get(emb, toks[2], ep, cu, qs), get(b, toks[0], ep, cu, qs),
+                    "node A's token on node B")
+            compare(self, get(emb, toks[2], ep, cu, qs), get(a, toks[1], ep, cu, qs),
+                    "node B's token on node A")
+            # The embedded node has its own key: node A's token means nothing there.
+            self.assertEqual(get(emb, toks[0], ep, cu, qs)[0], 401)
             # Rows went through the Distributed table to the local one.
             n = ch_sql(CH_URL, "SELECT uniqExact(sid) FROM %s.sessions WHERE customer = 'acme'"
                        % db).strip()

@@ -538,8 +538,9 @@ static uint64_t le(const unsigned char *p, int n)
 }
 
 /* The bytes of a tiny segment, against FORMAT.md. [10, 11, 12] has deltas
- * of 1, so it is stored as kind 1 (delta), width 0, base 1, first 10; the
- * 24-byte block is too small for zstd to shrink, so it is stored as is. */
+ * of 1, so it is stored as an int block of kind 1 (delta), width 0, ref 0,
+ * base 1, first 10; the 24-byte block is too small for zstd to shrink, so
+ * it is stored as is. */
 static void test_format_bytes(void **state)
 {
     (void)state;
@@ -556,7 +557,7 @@ static void test_format_bytes(void **state)
     /* header 16 + block 24 + index (16 + 4 + 1 + 28 = 49) + trailer 32 */
     assert_int_equal(len, 121);
     assert_memory_equal(b, "VEXSEG\0\0", 8);
-    assert_int_equal(le(b + 8, 4), 1);
+    assert_int_equal(le(b + 8, 4), 2); /* format version 2 */
     const unsigned char block[24] = {1, 0, 0, 0, 0,  0, 0, 0, 1, 0, 0, 0,
                                      0, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0, 0};
     assert_memory_equal(b + 16, block, 24);
@@ -700,7 +701,9 @@ static void test_inconsistent_contents(void **state)
     unsigned char *file;
     struct onecol o;
 
-    /* str ["a", "b"]: D = 2, W = 1, 3 zero bytes, B = 4, "a\0b\0", codes 00 01. */
+    /* str ["a", "b"]: D = 2, kind 0, zero, ref 0, B = 6, the dictionary
+     * front coded (0 "a\0", 0 "b\0"), then the codes [0, 1] as an int block:
+     * delta (kind 1), width 0, base 1, first 0. */
     assert_int_equal(vex_segment_writer_create(2, &w), 0);
     assert_int_equal(vex_segment_writer_add_str(w, "c", (const char *[]){"a", "b"}), 0);
     assert_int_equal(vex_segment_writer_finish(w, path), 0);
@@ -708,10 +711,11 @@ static void test_inconsistent_contents(void **state)
     file = read_file_all(path, &len);
     onecol_parse(&o, file, len);
     unsigned char *raw = onecol_raw(&o, &rawlen);
-    const unsigned char want[22] = {2, 0, 0, 0, 1, 0,   0, 0,   4, 0, 0,
-                                    0, 0, 0, 0, 0, 'a', 0, 'b', 0, 0, 1};
-    assert_int_equal(rawlen, 22);
-    assert_memory_equal(raw, want, 22);
+    const unsigned char want[46] = {
+        2, 0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 'a', 0, 0, 'b', 0, /* dictionary */
+        1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0,   0, 0, 0,   0, 0, 0};
+    assert_int_equal(rawlen, 46);
+    assert_memory_equal(raw, want, 46);
     /* Forging the unchanged bytes gives a file that reads back fine. */
     onecol_forge(&o, raw, rawlen, bad);
     struct vex_segment *s = NULL;
@@ -721,33 +725,44 @@ static void test_inconsistent_contents(void **state)
     assert_int_equal(vex_segment_open(bad, &s), 0);
     assert_int_equal(vex_segment_str(s, "c", &codes, &dict, &nd), 0);
     assert_int_equal(nd, 2);
+    assert_int_equal(codes[0], 0);
     assert_int_equal(codes[1], 1);
+    assert_string_equal(dict[1], "b");
     vex_segment_close(s);
     const struct {
         size_t pos;
         unsigned char val;
     } edits[] = {
-        {21, 2},   /* a code >= D */
-        {16, 'c'}, /* dictionary "c", "b": not sorted */
-        {18, 'a'}, /* dictionary "a", "a": a duplicate */
-        {4, 3},    /* no such code width */
-        {0, 3},    /* D = 3, but the bytes hold 2 strings */
+        {30, 2},   /* base 2: codes 0, 2, and 2 >= D */
+        {38, 2},   /* first 2: a code >= D */
+        {17, 'c'}, /* dictionary "c", "b": not sorted */
+        {20, 'a'}, /* dictionary "a", "a": a duplicate */
+        {19, 2},   /* shares 2 bytes with "a", which has 1 */
+        {4, 2},    /* no such kind */
+        {4, 1},    /* kind 1 through column 0, which is this very column */
         {5, 1},    /* a reserved byte set */
-        {8, 5},    /* B = 5: runs into the codes */
+        {6, 1},    /* a reference for kind 0 */
+        {0, 3},    /* D = 3, but the bytes hold 2 strings */
+        {0, 1},    /* D = 1, but the bytes hold 2 strings */
+        {8, 5},    /* B = 5: the last string has no NUL */
+        {22, 2},   /* int block kind 2 is for i64 columns only */
+        {23, 9},   /* no such width */
+        {23, 1},   /* width 1, but no packed bytes */
+        {26, 1},   /* a reserved byte of the int block */
     };
     for (size_t k = 0; k < sizeof(edits) / sizeof(edits[0]); k++) {
-        unsigned char copy[22];
-        memcpy(copy, raw, 22);
+        unsigned char copy[46];
+        memcpy(copy, raw, 46);
         copy[edits[k].pos] = edits[k].val;
-        onecol_forge(&o, copy, 22, bad);
+        onecol_forge(&o, copy, 46, bad);
         expect_bad_column(bad, VEX_SEGMENT_STR);
     }
-    onecol_forge(&o, raw, 21, bad); /* a code missing */
+    onecol_forge(&o, raw, 45, bad); /* the int block cut short */
     expect_bad_column(bad, VEX_SEGMENT_STR);
     free(raw);
     free(o.file);
 
-    /* i64 [10, 11, 12]: kind 1, width 0, base 1, first 10 (24 bytes). */
+    /* i64 [10, 11, 12]: kind 1, width 0, ref 0, base 1, first 10 (24 bytes). */
     assert_int_equal(vex_segment_writer_create(3, &w), 0);
     assert_int_equal(vex_segment_writer_add_i64(w, "c", (int64_t[]){10, 11, 12}), 0);
     assert_int_equal(vex_segment_writer_finish(w, path), 0);
@@ -759,19 +774,34 @@ static void test_inconsistent_contents(void **state)
     const struct {
         size_t pos;
         unsigned char val;
-    } i64_edits[] = {{1, 3}, {1, 1}, {0, 2}, {7, 1}};
+    } i64_edits[] = {
+        {1, 9}, /* no such width */
+        {1, 1}, /* width 1 without values */
+        {0, 3}, /* no such kind */
+        {7, 1}, /* a reserved byte */
+        {2, 1}, /* a reference for kind 1 */
+        {0, 0}, /* kind 0 with a first value */
+    };
     for (size_t k = 0; k < sizeof(i64_edits) / sizeof(i64_edits[0]); k++) {
         unsigned char copy[24];
         memcpy(copy, raw, 24);
-        copy[i64_edits[k].pos] = i64_edits[k].val; /* bad width, width 1 without
-                                                       values, bad kind, reserved */
+        copy[i64_edits[k].pos] = i64_edits[k].val;
         onecol_forge(&o, copy, 24, bad);
         expect_bad_column(bad, VEX_SEGMENT_I64);
     }
+    /* Kind 2 against column 0, itself: first set to 0 so that only the
+     * reference is wrong. */
+    unsigned char self[24];
+    memcpy(self, raw, 24);
+    self[0] = 2;
+    self[16] = 0;
+    onecol_forge(&o, self, 24, bad);
+    expect_bad_column(bad, VEX_SEGMENT_I64);
     free(raw);
     free(o.file);
 
-    /* f64 [1.0]: 8 bytes; 7 or 9 cannot be one row. */
+    /* f64 [1.0]: kind 1 (integers), 7 zero bytes, then an int block of one
+     * value: kind 0, width 0, base 1 (32 bytes). */
     assert_int_equal(vex_segment_writer_create(1, &w), 0);
     assert_int_equal(vex_segment_writer_add_f64(w, "c", (double[]){1.0}), 0);
     assert_int_equal(vex_segment_writer_finish(w, path), 0);
@@ -779,8 +809,55 @@ static void test_inconsistent_contents(void **state)
     file = read_file_all(path, &len);
     onecol_parse(&o, file, len);
     raw = onecol_raw(&o, &rawlen);
-    assert_int_equal(rawlen, 8);
-    onecol_forge(&o, raw, 7, bad);
+    const unsigned char fwant[32] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                     1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    assert_int_equal(rawlen, 32);
+    assert_memory_equal(raw, fwant, 32);
+    onecol_forge(&o, raw, 31, bad);
+    expect_bad_column(bad, VEX_SEGMENT_F64);
+    const struct {
+        size_t pos;
+        unsigned char val;
+    } f64_edits[] = {
+        {0, 2},     /* no such kind */
+        {0, 0},     /* kind 0 (planes) needs 8 + 8 bytes, not 32 */
+        {3, 1},     /* a reserved byte */
+        {8, 1},     /* int block kind 1 (delta) with first 0: fine, see below */
+        {8, 2},     /* int block kind 2 is for i64 columns only */
+        {23, 0x7F}, /* base 0x7F00000000000001: beyond 2^53 */
+    };
+    for (size_t k = 0; k < sizeof(f64_edits) / sizeof(f64_edits[0]); k++) {
+        unsigned char copy[32];
+        memcpy(copy, raw, 32);
+        copy[f64_edits[k].pos] = f64_edits[k].val;
+        onecol_forge(&o, copy, 32, bad);
+        if (f64_edits[k].pos == 8 && f64_edits[k].val == 1) {
+            /* One value by delta is `first`, here 0. */
+            assert_int_equal(vex_segment_open(bad, &s), 0);
+            const double *fv = vex_segment_f64(s, "c");
+            assert_non_null(fv);
+            assert_true(fv[0] == 0.0);
+            vex_segment_close(s);
+            continue;
+        }
+        expect_bad_column(bad, VEX_SEGMENT_F64);
+    }
+    free(raw);
+    free(o.file);
+
+    /* f64 [1.5]: kind 0, then the 8 byte planes of one value (16 bytes). */
+    assert_int_equal(vex_segment_writer_create(1, &w), 0);
+    assert_int_equal(vex_segment_writer_add_f64(w, "c", (double[]){1.5}), 0);
+    assert_int_equal(vex_segment_writer_finish(w, path), 0);
+    vex_segment_writer_destroy(w);
+    file = read_file_all(path, &len);
+    onecol_parse(&o, file, len);
+    raw = onecol_raw(&o, &rawlen);
+    assert_int_equal(rawlen, 16);
+    assert_int_equal(raw[0], 0);
+    assert_int_equal(raw[15], 0x3F); /* 1.5 = 0x3FF8000000000000 */
+    assert_int_equal(raw[14], 0xF8);
+    onecol_forge(&o, raw, 15, bad);
     expect_bad_column(bad, VEX_SEGMENT_F64);
     free(raw);
     free(o.file);
