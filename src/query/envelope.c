@@ -283,10 +283,12 @@ int vex_envelope_build(const struct vex_agg *a, char **json_out)
     if (n > 1)
         qsort_r(rows, n, sizeof *rows, cmp_rows, (void *)a);
 
-    uint64_t total = n;
+    /* Usually every row is here; a SQL backend may send only the first
+     * offset + limit of them (in this order) and their total. */
+    uint64_t total = a->has_rows_total ? a->rows_total : n;
     uint64_t limit = (uint64_t)q->limit;
-    uint64_t first = (uint64_t)q->offset < total ? (uint64_t)q->offset : total;
-    uint64_t count = total - first < limit ? total - first : limit;
+    uint64_t first = (uint64_t)q->offset < n ? (uint64_t)q->offset : n;
+    uint64_t count = n - first < limit ? n - first : limit;
     int64_t pages = (int64_t)((total + limit - 1) / limit);
     if (pages < 1)
         pages = 1;

@@ -288,6 +288,10 @@ struct vex_agg {
     int want_ended;  /* endedplays */
     int want_concur; /* concurviewavg */
     int want_sinfo;  /* sessionid is a key */
+    /* Set by a backend that handed over only the rows of the page and those
+     * before it (sqlplan.c): the number of rows of the whole answer. */
+    int has_rows_total;
+    uint64_t rows_total;
     uint32_t ngroups, cap;
     uint64_t *keyvals; /* ngroups * nkeys: strpool ids or bucket seconds */
     uint32_t *ghash;

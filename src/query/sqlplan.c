@@ -112,6 +112,7 @@ struct plan {
     const struct vex_query *q;
     struct vex_agg *a;
     int64_t s_ms, e_ms, size_ms;
+    int paged; /* per-session rows ordered and cut in SQL */
     char rel[REL_CAP];
 };
 
@@ -324,6 +325,7 @@ enum dest {
     D_SI_CLOSED,
     D_SI_IP,
     D_SI_TITLE,
+    D_TOTAL, /* the number of rows of the whole answer */
 };
 
 struct rcol {
@@ -464,6 +466,11 @@ static int apply_row(struct vex_agg *a, const struct stmt *s, const struct cell 
     const struct vex_query *q = a->q;
     uint64_t key[VEX_Q_MAXKEYS];
     int k = 0, rc;
+    if (s->ncols == 1 && s->cols[0].dest == D_TOTAL) {
+        a->has_rows_total = 1;
+        a->rows_total = cells[0].u;
+        return 0;
+    }
     for (int i = 0; i < s->ncols && s->cols[i].dest == D_KEY; i++, k++) {
         if (q->keys[k].kind == VEX_QKEY_TIMESTAMP) {
             key[k] = (uint64_t)cells[i].i;
@@ -567,6 +574,8 @@ static int apply_row(struct vex_agg *a, const struct stmt *s, const struct cell 
             if ((rc = intern_cell(a, c, &si.title)))
                 return rc;
             break;
+        case D_TOTAL:
+            break; /* handled above */
         }
     }
     if (a->want_sinfo && acc->attempts > 0 && !a->sinfo[g].set) {
@@ -680,6 +689,82 @@ static void put_startup_value(struct sqltext *t)
     put(t, "toFloat64(startup_ms)");
 }
 
+/* put_order_value writes the SQL value of output column `col` (after the
+ * keys) of a per-session row, as envelope.c's column_value has it: one
+ * session per group, so any() is that session's value. Returns 0 when the
+ * column has no exact per-session expression here. */
+static int put_order_value(struct sqltext *t, const struct plan *p, const struct vex_qcol *c)
+{
+    if (c->kind == VEX_QCOL_METRIC) {
+        put(t, "any(");
+        put_session_metric(t, p, c->id);
+        put(t, ")");
+        return 1;
+    }
+    switch (c->id) {
+    case VEX_QF_IPADDRESS:
+        put(t, "any(`ip`)");
+        return 1;
+    case VEX_QF_TIMESTAMP:
+        put(t, "any(");
+        put_floor(t, "attempt_ts", 1000);
+        put(t, ")");
+        return 1;
+    case VEX_QF_STARTTIME:
+        put(t, "any(attempt_ts)");
+        return 1;
+    case VEX_QF_ENDTIME:
+        put(t, "any(last_ts)");
+        return 1;
+    case VEX_QF_WATCHTIME:
+        put(t, "any(toFloat64(play_ms) / 1000.)");
+        return 1;
+    case VEX_QF_ASSETNAME:
+        put(t, "any(`title`)");
+        return 1;
+    case VEX_QF_STATUS:
+        put(t, "any(if(closed != 0, 'ENDED', 'RUNNING'))");
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Per-session rows without time buckets are ordered and cut in ClickHouse
+ * (the rows before the page and the page), so a listing over millions of
+ * sessions transfers a page, not the sessions: the same order as
+ * envelope.c's cmp_rows (orderby, then every key ascending; keys hold the
+ * unique sid, so the order is total) and the count of all rows apart. */
+static int pageable(const struct vex_query *q, const struct vex_agg *a)
+{
+    if (!a->want_sinfo || a->ts_key >= 0)
+        return 0;
+    if (q->order_col < q->nkeys)
+        return 1;
+    struct sqltext probe = {0};
+    struct plan dummy;
+    memset(&dummy, 0, sizeof dummy);
+    int ok = put_order_value(&probe, &dummy, &q->cols[q->order_col - q->nkeys]);
+    free(probe.p);
+    return ok;
+}
+
+static void put_order_limit(struct stmt *s, const struct plan *p)
+{
+    const struct vex_query *q = p->q;
+    put(&s->sql, " ORDER BY ");
+    if (q->order_col >= 0) {
+        if (q->order_col < q->nkeys)
+            put(&s->sql, "vex_k%d", q->order_col);
+        else
+            put_order_value(&s->sql, p, &q->cols[q->order_col - q->nkeys]);
+        put(&s->sql, "%s, ", q->order_desc ? " DESC" : "");
+    }
+    for (int i = 0; i < q->nkeys; i++)
+        put(&s->sql, "%svex_k%d", i ? ", " : "", i);
+    put(&s->sql, " LIMIT %llu", (unsigned long long)q->offset + (unsigned long long)q->limit);
+}
+
 static void build_belonging(struct plan *p, struct stmt *s)
 {
     const struct vex_query *q = p->q;
@@ -764,17 +849,30 @@ static void build_belonging(struct plan *p, struct stmt *s)
     }
     put(&s->sql, " FROM %s WHERE (", p->rel);
     put_belongs(&s->sql, p);
-    if (!ts && a->want_ended) {
+    /* A paged answer holds belonging sessions only: each is its own group,
+     * so its endedplays and overlap come from its own row. */
+    if (!ts && a->want_ended && !p->paged) {
         put(&s->sql, " OR ");
         put_ended(&s->sql, p);
     }
-    if (!ts && a->want_concur) {
+    if (!ts && a->want_concur && !p->paged) {
         put(&s->sql, " OR ");
         put_concur(&s->sql, p);
     }
     put(&s->sql, ")");
     put_selection(&s->sql, p);
     put_group_by(s, p);
+    if (p->paged)
+        put_order_limit(s, p);
+}
+
+/* The rows of a paged answer: every belonging session is one row. */
+static void build_row_count(struct plan *p, struct stmt *s)
+{
+    put(&s->sql, "SELECT count() FROM %s WHERE ", p->rel);
+    put_belongs(&s->sql, p);
+    put_selection(&s->sql, p);
+    add_col(s, T_U64, D_TOTAL, 0);
 }
 
 static void build_ended_buckets(struct plan *p, struct stmt *s)
@@ -832,7 +930,10 @@ int vex_sqlplan_run(struct vex_agg *a, const struct vex_source *src, const char 
     if (!st)
         return VEX_ENOMEM;
     int n = 1;
+    p.paged = pageable(a->q, a);
     build_belonging(&p, &st[0]);
+    if (p.paged)
+        build_row_count(&p, &st[n++]);
     if (a->ts_key >= 0 && a->want_ended)
         build_ended_buckets(&p, &st[n++]);
     if (a->ts_key >= 0 && a->want_concur)

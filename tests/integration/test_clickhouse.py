@@ -258,6 +258,22 @@ def battery(customer="acme"):
          % (END + 86400 * 400, END + 86400 * 401, ALL_METRICS)),
         ("live", base + "&metrics=attempts,concurviewavg,endedplays&aggby=timestamp,title"
                         "&granularity=day&limit=30&orderby=concurviewavg"),
+        # Per-session rows are ordered and paged in ClickHouse: every kind of
+        # orderby column, both directions, a page past the end.
+        ("listsessions", base + "&metrics=sessionid,status,cdn,qualityofexperience"
+                                "&orderby=qualityofexperience&limit=25&offset=40"),
+        ("listsessions", base + "&metrics=sessionid,ipaddress,assetname,watchtime,timestamp"
+                                "&orderby=assetname&order=asc&limit=30&offset=7"),
+        ("listsessions", base + "&metrics=sessionid,status&orderby=status&limit=20"),
+        ("listsessions", base + "&metrics=sessionid,cdn,playdur&orderby=sessionid&order=desc"
+                                "&limit=15&offset=3"),
+        ("listsessions", base + "&metrics=sessionid,endedplays,concurviewavg,latency"
+                                "&orderby=concurviewavg&limit=10"),
+        ("listsessions", base + "&metrics=sessionid,timestamp&orderby=timestamp&orderas=asc"
+                                "&limit=10000&offset=19990"),
+        ("session", base + "&metrics=attempts,bufferingratio&aggby=sessionid,cdn&orderby=cdn"
+                           "&limit=12&offset=100&qoefilter=bufferingratio>1"),
+        ("session", base + "&metrics=attempts&dimension=microscope&offset=5000000"),
         # Filter values that would change naive SQL; each counts what the
         # embedded store counts (1 for the awkward sessions, 0 for the rest).
         ("session", base + "&metrics=attempts&filter=cdn=%00"),

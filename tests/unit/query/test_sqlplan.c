@@ -27,6 +27,7 @@ struct fake {
     unsigned char body[MAX_STMTS][512];
     size_t blen[MAX_STMTS];
     int fail_rc; /* returned by sql_select when nonzero */
+    int64_t count; /* the answer to a "SELECT count()" statement */
 };
 
 static int fake_sessions(void *self, const char *customer, char *out, size_t cap)
@@ -53,6 +54,13 @@ static int fake_select(void *self, const char *stmt, unsigned char **body, size_
     pthread_mutex_unlock(&fake_mu);
     if (i < 0)
         return VEX_EIO;
+    if (strncmp(stmt, "SELECT count() FROM", 19) == 0) {
+        *len = 8;
+        *body = malloc(8);
+        for (int k = 0; k < 8; k++)
+            (*body)[k] = (unsigned char)((uint64_t)f->count >> (8 * k));
+        return 0;
+    }
     *len = f->blen[i];
     *body = malloc(*len ? *len : 1);
     memcpy(*body, f->body[i], *len);
@@ -123,11 +131,11 @@ static void b_row(struct fake *f, const char *key, uint64_t attempts, uint64_t p
     b_f64(f, 0, 0.0);
 }
 
-static int run(struct fake *f, const char *qs, char **json)
+static int run_ep(struct fake *f, enum vex_endpoint ep, const char *qs, char **json)
 {
     struct vex_query *q;
     struct vex_query_error err;
-    assert_int_equal(vex_query_parse(VEX_EP_SESSION, qs, &q, &err), 0);
+    assert_int_equal(vex_query_parse(ep, qs, &q, &err), 0);
     struct vex_source src = {.self = f,
                              .scan = no_scan,
                              .sql_sessions = fake_sessions,
@@ -135,6 +143,55 @@ static int run(struct fake *f, const char *qs, char **json)
     int rc = vex_query_run(q, &src, "acme", json);
     vex_query_destroy(q);
     return rc;
+}
+
+static int run(struct fake *f, const char *qs, char **json)
+{
+    return run_ep(f, VEX_EP_SESSION, qs, json);
+}
+
+/* One per-session row of a listing that asks for no metric: the sid, the
+ * sums of one played session, then the session's fields. */
+static void b_session(struct fake *f, const char *sid, int64_t attempt_ts, int64_t last_ts)
+{
+    b_row(f, sid, 1, 1, 1000, 0, 0);
+    b_u64(f, 0, (uint64_t)attempt_ts);
+    b_u64(f, 0, (uint64_t)last_ts);
+    b_u64(f, 0, 1000);                    /* play_ms */
+    f->body[0][f->blen[0]++] = 1;         /* closed */
+    b_str(f, 0, "10.0.0.1");
+    b_str(f, 0, "a title");
+}
+
+static void test_listing_paged_in_sql(void **state)
+{
+    (void)state;
+    struct fake f;
+    memset(&f, 0, sizeof f);
+    /* The backend sends the first offset + limit = 3 rows of 57. */
+    b_session(&f, "s-b", 1500000, 1600000);
+    b_session(&f, "s-a", 1700000, 1800000);
+    b_session(&f, "s-c", 1100000, 1200000);
+    f.count = 57;
+    char *json = NULL;
+    assert_int_equal(run_ep(&f, VEX_EP_LISTSESSIONS,
+                            "period=start=1000,end=2000&metrics=sessionid,starttime"
+                            "&orderby=starttime&limit=2&offset=1",
+                            &json),
+                     0);
+    assert_int_equal(f.nstmts, 2);
+    const char *rows = find_stmt(&f, "GROUP BY vex_k0");
+    assert_non_null(rows);
+    assert_non_null(strstr(rows, " ORDER BY any(attempt_ts) DESC, vex_k0 LIMIT 3"));
+    assert_non_null(find_stmt(&f, "SELECT count() FROM"));
+    /* Sorted by starttime, descending: s-a, s-b, s-c; the page is the last
+     * two; the totals are the backend's count. */
+    assert_string_equal(json, "{\"totalcount\":57,\"pagecount\":2,\"totalrecords\":57,"
+                              "\"response\":[{\"sessionid\":\"s-b\",\"starttime\":1500000,"
+                              "\"totalpages\":29},{\"sessionid\":\"s-c\","
+                              "\"starttime\":1100000,\"totalpages\":29}]}");
+    free(json);
+    fake_free(&f);
 }
 
 static void test_rows_from_answer(void **state)
@@ -265,6 +322,7 @@ int main(void)
         cmocka_unit_test(test_values_never_sql_text),
         cmocka_unit_test(test_broken_answers),
         cmocka_unit_test(test_buckets_use_three_statements),
+        cmocka_unit_test(test_listing_paged_in_sql),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
