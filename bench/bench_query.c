@@ -41,9 +41,10 @@
 
 struct store {
     size_t n;
-    int64_t *attempt_ts, *last_ts, *startup_ms, *play_ms, *cirr_ms, *vrt_ms, *kbps_known_ms;
+    int64_t *attempt_ts, *last_ts;
+    uint32_t *startup_ms, *play_ms, *cirr_ms, *vrt_ms, *kbps_known_ms;
     double *kbps_ms;
-    uint32_t *rebuffers, *seeks, *warnings;
+    uint16_t *rebuffers, *seeks, *warnings;
     uint16_t *flags;
     uint32_t *dims[VEX_DIM_COUNT];
     uint32_t *sid;
@@ -173,15 +174,15 @@ static void build(struct store *st, size_t n)
     st->n = n;
     st->attempt_ts = xcalloc(n, 8);
     st->last_ts = xcalloc(n, 8);
-    st->startup_ms = xcalloc(n, 8);
-    st->play_ms = xcalloc(n, 8);
-    st->cirr_ms = xcalloc(n, 8);
-    st->vrt_ms = xcalloc(n, 8);
-    st->kbps_known_ms = xcalloc(n, 8);
+    st->startup_ms = xcalloc(n, 4);
+    st->play_ms = xcalloc(n, 4);
+    st->cirr_ms = xcalloc(n, 4);
+    st->vrt_ms = xcalloc(n, 4);
+    st->kbps_known_ms = xcalloc(n, 4);
     st->kbps_ms = xcalloc(n, 8);
-    st->rebuffers = xcalloc(n, 4);
-    st->seeks = xcalloc(n, 4);
-    st->warnings = xcalloc(n, 4);
+    st->rebuffers = xcalloc(n, 2);
+    st->seeks = xcalloc(n, 2);
+    st->warnings = xcalloc(n, 2);
     st->flags = xcalloc(n, 2);
     for (int d = 0; d < VEX_DIM_COUNT; d++)
         st->dims[d] = xcalloc(n, 4);

@@ -15,6 +15,38 @@
  * (the scan then returns that value). */
 typedef int (*vex_record_visit_fn)(void *ctx, const struct vex_record *recs, size_t n);
 
+/* Plain sums over a set of closed sessions, what the query engine adds per
+ * session for the SPEC 4.2 metrics (its struct vex_acc, minus what cannot be
+ * summed ahead: distinct viewers, value lists). Every session counted is
+ * closed, so `ebvs` and `endedplays` need no clock. */
+struct vex_colsums {
+    uint32_t attempts, played, vsf, vpf, errors, ebvs;
+    uint32_t q_n;         /* sessions with played or vsf */
+    uint32_t endedplays;  /* played (all are closed) */
+    int64_t rebuffers, play_ms, cirr_ms, vrt_ms;
+    int64_t startup_ms;   /* over played sessions */
+    int64_t kbps_known_ms;
+    int64_t dur_ms;       /* sum of max(0, last_ts - attempt_ts): concurviewavg's overlap */
+    double kbps_ms;
+    double q_sum;         /* Q (vex_record_q) over the q_n sessions */
+};
+
+/* A pre-aggregate of a whole column run (session/colpre.h makes them):
+ * every session of the run is closed for good (it can only change by a new
+ * event, and the store then stops handing the pre-aggregate out), so the
+ * query engine may add these sums instead of scanning the rows when every
+ * row is on the same side of each time rule of the query (all inside the
+ * period or all outside). Sums are split by `live` (index 1: live). */
+struct vex_colpre {
+    int64_t at_min, at_max; /* attempt_ts over the rows */
+    int64_t lt_min, lt_max; /* last_ts over the rows */
+    struct vex_colsums all[2];
+    int key_dim;            /* enum vex_dim of the per-value sums */
+    size_t nkeys;
+    const uint32_t *key_code;        /* dictionary codes of that dimension */
+    const struct vex_colsums *key_sums; /* [2 * k + live] */
+};
+
 /* Sessions as column arrays (structure of arrays): row i of every array is
  * the same session. Dimension values and sids are codes into dictionaries
  * (code 0 is always ""). `closed` and `ebvs` are not stored: for row i,
@@ -25,25 +57,50 @@ struct vex_columns {
     size_t rows;
     const int64_t *attempt_ts;
     const int64_t *last_ts;
-    const int64_t *startup_ms;
-    const int64_t *play_ms;
-    const int64_t *cirr_ms;
-    const int64_t *vrt_ms;
-    const int64_t *kbps_known_ms;
+    /* Durations and counters are narrow (memory bandwidth is what a scan
+     * costs): a session whose values do not fit is not a row but one of
+     * `recs` below. */
+    const uint32_t *startup_ms;
+    const uint32_t *play_ms;
+    const uint32_t *cirr_ms;
+    const uint32_t *vrt_ms;
+    const uint32_t *kbps_known_ms;
     const double *kbps_ms;
-    const uint32_t *rebuffers;
-    const uint32_t *seeks;
-    const uint32_t *warnings;
+    const uint16_t *rebuffers;
+    const uint16_t *seeks;
+    const uint16_t *warnings;
     const uint16_t *flags;               /* VEX_COL_* bits */
-    const uint32_t *dims[VEX_DIM_COUNT]; /* codes into dict (ip: the effective address) */
-    const uint32_t *sid;                 /* codes into sid_dict */
+    /* Dimension values: codes into dict (ip: the effective address), from
+     * dims[d], or, when dims[d] is NULL, dmap16[d][dims16[d][i]] (a
+     * dimension with few values is stored in 16 bits; vex_columns_dim). */
+    const uint32_t *dims[VEX_DIM_COUNT];
+    const uint16_t *dims16[VEX_DIM_COUNT];
+    const uint32_t *dmap16[VEX_DIM_COUNT];
+    /* Sids: codes into sid_dict (sid set; with sid NULL and sid_dict set,
+     * row i's code is sid_base + i), or, with sid_ref set, row i's sid is the
+     * string at sid_blocks[sid_ref[i] >> VEX_SID_REF_BITS] + (sid_ref[i] &
+     * VEX_SID_REF_MASK). */
+    const uint32_t *sid;
+    uint32_t sid_base;
+    const uint32_t *sid_ref;
+    const char *const *sid_blocks;
     const char *const *dict;
     size_t dict_size;
     const char *const *sid_dict;
     size_t sid_dict_size;
     int64_t now_ms;
     int64_t timeout_ms;
+    /* NULL, or the sums of every row of this run (see struct vex_colpre). */
+    const struct vex_colpre *pre;
+    /* Sessions of this run given as whole records (closed and ebvs
+     * resolved) rather than rows: those whose durations or counters do not
+     * fit the narrow columns. They are not among the rows. */
+    const struct vex_record *recs;
+    size_t nrecs;
 };
+
+#define VEX_SID_REF_BITS 20
+#define VEX_SID_REF_MASK ((1u << VEX_SID_REF_BITS) - 1)
 
 #define VEX_COL_STATE_MASK 0x0007u /* enum vex_state */
 #define VEX_COL_PLAYED 0x0008u
@@ -51,6 +108,12 @@ struct vex_columns {
 #define VEX_COL_VPF 0x0020u
 #define VEX_COL_ERRORS 0x0040u
 #define VEX_COL_LIVE 0x0080u
+
+/* vex_columns_dim is the dictionary code of dimension d in row i. */
+static inline uint32_t vex_columns_dim(const struct vex_columns *c, int d, size_t i)
+{
+    return c->dims[d] ? c->dims[d][i] : c->dmap16[d][c->dims16[d][i]];
+}
 
 /* Called with column runs; return 0 to go on, nonzero to stop. */
 typedef int (*vex_columns_visit_fn)(void *ctx, const struct vex_columns *cols);

@@ -20,6 +20,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -263,10 +264,8 @@ static int engine_scan_columns(void *self, const char *customer, int64_t from_ms
     pthread_rwlock_unlock(&e->cust_lock);
     if (!c)
         return 0;
-    struct vex_columns cols;
     pthread_rwlock_rdlock(&c->lock);
-    vex_table_columns(c->t, now_ms(), e->opt.session_timeout_ms, &cols);
-    int rc = cols.rows ? fn(ctx, &cols) : 0;
+    int rc = vex_table_scan_columns(c->t, now_ms(), e->opt.session_timeout_ms, fn, ctx);
     pthread_rwlock_unlock(&c->lock);
     return rc;
 }
@@ -909,6 +908,29 @@ int vex_engine_push(struct vex_engine *e)
     return rc;
 }
 
+/* ---- frozen blocks ---- */
+
+/* Rows a frozen block holds at least: smaller runs are scanned anyway. */
+#define FREEZE_MIN_ROWS 4096
+
+int vex_engine_freeze(struct vex_engine *e)
+{
+    if (e->opt.freeze_after_ms < 0)
+        return 0;
+    int64_t quiet = e->opt.freeze_after_ms ? e->opt.freeze_after_ms : DAY_MS;
+    int rc = 0;
+    pthread_rwlock_rdlock(&e->cust_lock);
+    for (size_t i = 0; i < e->ncust && !rc; i++) {
+        struct cust *c = e->custs[i];
+        pthread_rwlock_wrlock(&c->lock);
+        rc = vex_table_freeze(c->t, now_ms(), e->opt.session_timeout_ms, quiet,
+                              FREEZE_MIN_ROWS);
+        pthread_rwlock_unlock(&c->lock);
+    }
+    pthread_rwlock_unlock(&e->cust_lock);
+    return rc;
+}
+
 /* ---- open / close ---- */
 
 static int replay_one(void *ctx, uint64_t lsn, const void *payload, size_t len)
@@ -966,6 +988,8 @@ static void *bg_main(void *arg)
             int rc = vex_engine_checkpoint(e);
             if (rc)
                 fprintf(stderr, "vex: checkpoint failed: %s\n", vex_strerror(rc));
+            if ((rc = vex_engine_freeze(e)))
+                fprintf(stderr, "vex: freezing sessions failed: %s\n", vex_strerror(rc));
         }
         pthread_mutex_lock(&e->bg_mu);
     }
@@ -1009,6 +1033,11 @@ int vex_engine_open(const struct vex_engine_options *opt, struct vex_engine **ou
         e->pushed_lsn = e->ckpt_lsn;
         e->unpushed_bytes = e->wal_bytes;
     }
+    if (!rc)
+        rc = vex_engine_freeze(e);
+    /* Loading decoded every segment into buffers freed since, below the
+     * columns that grew over them: give those pages back to the system. */
+    malloc_trim(0);
     if (rc) {
         vex_engine_close(e);
         return rc;
@@ -1038,6 +1067,23 @@ void vex_engine_stats(struct vex_engine *e, struct vex_engine_stats *st)
     st->replica_pushes = e->pushes;
     st->replica_failures = e->push_failures;
     pthread_mutex_unlock(&e->ingest_mu);
+}
+
+void vex_engine_memory(struct vex_engine *e, struct vex_table_mem *m)
+{
+    memset(m, 0, sizeof *m);
+    pthread_rwlock_rdlock(&e->cust_lock);
+    for (size_t i = 0; i < e->ncust; i++) {
+        struct vex_table_mem x;
+        pthread_rwlock_rdlock(&e->custs[i]->lock);
+        vex_table_memory_detail(e->custs[i]->t, &x);
+        pthread_rwlock_unlock(&e->custs[i]->lock);
+        size_t *dst = (size_t *)m;
+        const size_t *src = (const size_t *)&x;
+        for (size_t k = 0; k < sizeof *m / sizeof(size_t); k++)
+            dst[k] += src[k];
+    }
+    pthread_rwlock_unlock(&e->cust_lock);
 }
 
 void vex_engine_close(struct vex_engine *e)

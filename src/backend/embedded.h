@@ -37,6 +37,8 @@ struct vex_engine_options {
     int64_t replica_interval_ms;       /* push period, default 1000 */
     size_t replica_backlog_bytes;      /* log not yet pushed past which ingest is refused
                                           (VEX_EUNAVAIL -> 503); default 1 GiB */
+    int64_t freeze_after_ms; /* closed sessions unchanged this long go into frozen blocks
+                                (vex_table_freeze); 0: 24 h (SPEC 2), < 0: never */
 };
 
 struct vex_engine_stats {
@@ -76,10 +78,19 @@ int vex_engine_import(struct vex_engine *e, const char *customer,
 /* vex_engine_source returns the scan interface over this engine. */
 struct vex_source vex_engine_source(struct vex_engine *e);
 
+/* vex_engine_freeze puts the sessions that can no longer change (closed,
+ * quiet for freeze_after_ms) into frozen blocks with pre-aggregates, which
+ * totals queries add instead of scanning. The server does it after loading
+ * and after each background checkpoint. VEX_ENOMEM. */
+int vex_engine_freeze(struct vex_engine *e);
+
 /* vex_engine_checkpoint writes changed partitions and truncates the log. */
 int vex_engine_checkpoint(struct vex_engine *e);
 
 void vex_engine_stats(struct vex_engine *e, struct vex_engine_stats *st);
+
+/* vex_engine_memory sums the memory breakdown of every customer's table. */
+void vex_engine_memory(struct vex_engine *e, struct vex_table_mem *m);
 
 /* vex_engine_close checkpoints and frees everything. */
 void vex_engine_close(struct vex_engine *e);

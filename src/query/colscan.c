@@ -35,7 +35,19 @@
  * pool), each lane's rows taken CHUNK at a time and in order by whichever of
  * the two threads is free, and the lanes are merged at the end
  * (vex_aggregate_merge): sums add, value arrays concatenate, distinct sets
- * unite. Only the order of the double sums changes, which SPEC 4.2 allows. */
+ * unite. Only the order of the double sums changes, which SPEC 4.2 allows.
+ *
+ * Short cuts a run may offer (backend.h):
+ *   - a pre-aggregate (vex_columns.pre, the sums of every row of a run of
+ *     closed sessions): when the query has no filter, value lists or keys
+ *     but the pre-aggregate's dimension, and every time rule it uses puts
+ *     all the run's rows on one side of the period, the sums are added and
+ *     no row is read (pre_fits, run_pre);
+ *   - sessions given as records (vex_columns.recs, those too wide for the
+ *     narrow columns): folded by aggregate.c into an aggregation of their
+ *     own, merged at the end;
+ *   - 16-bit dimension columns (dims16 + dmap16): a block's codes are mapped
+ *     to dictionary codes once (dim_block) for the stages that read them. */
 #include "query/query_int.h"
 
 #include <pthread.h>
@@ -48,6 +60,9 @@
 
 size_t vex_colscan_mt_rows = 200000;
 int vex_colscan_grid_bits = 20;
+/* Runs added from their pre-aggregate so far (tests check that the short
+ * cut is taken; declared by them, not in a header, as nothing else reads it). */
+size_t vex_colscan_pre_runs;
 
 /* Rows per block: the per-row scratch of a block stays in L1. */
 #define BLOCK 512
@@ -84,6 +99,7 @@ struct plan {
     int extras; /* any per-row work beyond the sums */
     int ext_only; /* totals of endedplays or concurviewavg alone: no C_BEL, no sums0 */
     int dims_only; /* one or two dimension keys and only sums (Q's too): sums_dims */
+    int pre_ok;    /* a run's pre-aggregate can stand for its rows (pre_fits tells when) */
 };
 
 struct cmap {
@@ -133,12 +149,15 @@ struct lane {
     uint32_t sel[BLOCK]; /* rows of the block with a candidate bit */
     uint32_t sg[BLOCK];  /* their groups */
     double qb[BLOCK];    /* Q by selected row (stage_extras) or by row (block_q) */
+    uint32_t dbuf[2][BLOCK]; /* 16-bit dimension codes of a block made global (dim_block) */
 };
 
 struct colrun {
     struct plan p;
     struct lane lane[2];
     struct vex_agg agg1;
+    struct vex_agg aggw; /* the runs' sessions given as records (vex_columns.recs) */
+    int have_w;
     int two;    /* lane 1 and the helper thread are running */
     int solo;   /* the helper could not be started: stay on one thread */
     uint64_t seq;
@@ -237,6 +256,12 @@ static void plan_init(struct plan *p, const struct vex_agg *a)
      * flag counts (which no column of its answer shows). */
     p->ext_only = p->nkeys == 0 && p->ext && !p->extras &&
                   (mm & ~(MBIT(ENDEDPLAYS) | MBIT(CONCURVIEWAVG))) == 0;
+    /* Pre-aggregates hold plain sums only, split by streamtype, and per
+     * value of one dimension: no filter, no value lists, no distinct
+     * viewers, and keys only that dimension's (with sums only). */
+    p->pre_ok = !q->filter && !q->qoe && !p->want_lat && !p->want_qv && !p->want_uniq &&
+                !p->want_sinfo &&
+                (p->nkeys == 0 || (p->nkeys == 1 && p->kind[0] == K_DIM && !p->ext));
     p->dims_only = p->nkeys >= 1 && p->nkeys <= 2 && p->kind[0] == K_DIM &&
                    (p->nkeys == 1 || p->kind[1] == K_DIM) && p->hist && !p->ext &&
                    !(p->want_lat || p->want_qv || p->want_uniq || p->want_sinfo);
@@ -363,15 +388,36 @@ static inline int closed_at(const struct vex_columns *c, size_t i)
            c->now_ms - c->last_ts[i] > c->timeout_ms;
 }
 
+/* has_sids: the run names its sessions; sid_code gives row i's code. */
+static inline int has_sids(const struct vex_columns *c)
+{
+    return c->sid || c->sid_dict || c->sid_ref;
+}
+
+static inline uint32_t sid_code(const struct vex_columns *c, size_t i)
+{
+    return c->sid ? c->sid[i] : c->sid_base + (uint32_t)i;
+}
+
+/* sid_str is row i's sid (has_sids(c)). */
+static inline const char *sid_str(const struct vex_columns *c, size_t i)
+{
+    if (c->sid_ref) {
+        uint32_t ref = c->sid_ref[i];
+        return c->sid_blocks[ref >> VEX_SID_REF_BITS] + (ref & VEX_SID_REF_MASK);
+    }
+    return dstr(c->sid_dict, c->sid_dict_size, sid_code(c, i));
+}
+
 /* row_record rebuilds the record of row i, for what only a record tells:
  * qoefilter's per-session metrics. */
 static void row_record(const struct vex_columns *c, size_t i, struct vex_record *r)
 {
     uint16_t f = c->flags[i];
     memset(r, 0, sizeof *r);
-    r->sid = c->sid ? dstr(c->sid_dict, c->sid_dict_size, c->sid[i]) : "";
+    r->sid = has_sids(c) ? sid_str(c, i) : "";
     for (int d = 0; d < VEX_DIM_COUNT; d++)
-        r->dims[d] = dstr(c->dict, c->dict_size, c->dims[d][i]);
+        r->dims[d] = dstr(c->dict, c->dict_size, vex_columns_dim(c, d, i));
     r->attempt_ts = c->attempt_ts[i];
     r->last_ts = c->last_ts[i];
     r->startup_ms = c->startup_ms[i];
@@ -453,7 +499,7 @@ static inline int key_idx(struct lane *L, const struct vex_columns *c, size_t i,
     const struct plan *p = L->p;
     switch (p->kind[j]) {
     case K_DIM: {
-        uint32_t code = c->dims[p->dim[j]][i];
+        uint32_t code = vex_columns_dim(c, p->dim[j], i);
         if (code >= c->dict_size)
             code = 0;
         uint64_t e = L->key[j].km.e[code];
@@ -467,11 +513,16 @@ static inline int key_idx(struct lane *L, const struct vex_columns *c, size_t i,
         *out = (c->flags[i] & VEX_COL_LIVE) != 0;
         return 0;
     case K_SID:
-        if (!c->sid) {
+        if (!has_sids(c)) {
             *out = 0;
             return 0;
         }
-        return idm_get(L, &L->sidm, c->sid_dict, c->sid_dict_size, c->sid[i], out);
+        if (c->sid_ref) {
+            /* One session a row: nothing to cache. */
+            const char *s = sid_str(c, i);
+            return vex_strpool_intern(L->a->strs, s, strlen(s), out);
+        }
+        return idm_get(L, &L->sidm, c->sid_dict, c->sid_dict_size, sid_code(c, i), out);
     default:
         *out = 0;
         return 0;
@@ -680,6 +731,22 @@ static int group_idx(struct lane *L, const uint32_t *idx, uint32_t *g)
 
 /* ---- the stages of a block [lo, lo + n) ---- */
 
+/* dim_block gives the dictionary codes of dimension d for rows [lo, lo + n)
+ * of a block: the column itself, or, for a 16-bit column, its codes mapped
+ * into the lane's buffer `slot`. */
+static const uint32_t *dim_block(struct lane *L, const struct vex_columns *c, int d, size_t lo,
+                                 size_t n, int slot)
+{
+    if (c->dims[d])
+        return c->dims[d] + lo;
+    const uint16_t *x = c->dims16[d] + lo;
+    const uint32_t *map = c->dmap16[d];
+    uint32_t *out = L->dbuf[slot];
+    for (size_t i = 0; i < n; i++)
+        out[i] = map[x[i]];
+    return out;
+}
+
 static void stage_cand(struct lane *L, const struct vex_columns *c, size_t lo, size_t n)
 {
     const struct plan *p = L->p;
@@ -734,7 +801,7 @@ static void stage_filter(struct lane *L, const struct vex_columns *c, size_t lo,
     for (int d = 0; d < VEX_DIM_COUNT; d++) {
         if (!((L->p->fmaps >> d) & 1))
             continue;
-        const uint32_t *codes = c->dims[d] + lo;
+        const uint32_t *codes = dim_block(L, c, d, lo, n, 0);
         uint64_t *e = L->fm[d].e;
         for (size_t i = 0; i < n; i++) {
             if (!L->cand[i])
@@ -796,14 +863,14 @@ static void sums0(struct lane *L, const struct vex_columns *c, size_t lo, size_t
         acc->ebvs += eb;
     }
     if (p->need_play) {
-        const int64_t *x = c->play_ms + lo;
+        const uint32_t *x = c->play_ms + lo;
         int64_t sum = 0;
         for (size_t i = 0; i < n; i++)
             sum += x[i] & -(int64_t)(cand[i] & C_BEL);
         acc->play_ms += sum;
     }
     if (p->need_cv) {
-        const int64_t *x = c->cirr_ms + lo, *y = c->vrt_ms + lo;
+        const uint32_t *x = c->cirr_ms + lo, *y = c->vrt_ms + lo;
         int64_t sx = 0, sy = 0;
         for (size_t i = 0; i < n; i++) {
             int64_t m = -(int64_t)(cand[i] & C_BEL);
@@ -814,14 +881,14 @@ static void sums0(struct lane *L, const struct vex_columns *c, size_t lo, size_t
         acc->vrt_ms += sy;
     }
     if (p->need_reb) {
-        const uint32_t *x = c->rebuffers + lo;
+        const uint16_t *x = c->rebuffers + lo;
         int64_t sum = 0;
         for (size_t i = 0; i < n; i++)
             sum += (int64_t)(x[i] & -(uint32_t)(cand[i] & C_BEL));
         acc->rebuffers += sum;
     }
     if (p->need_startup) {
-        const int64_t *x = c->startup_ms + lo;
+        const uint32_t *x = c->startup_ms + lo;
         int64_t sum = 0;
         for (size_t i = 0; i < n; i++)
             sum += x[i] & -(int64_t)(cand[i] & (fl[i] >> 3) & 1);
@@ -829,7 +896,7 @@ static void sums0(struct lane *L, const struct vex_columns *c, size_t lo, size_t
     }
     if (p->need_kbps) {
         const double *x = c->kbps_ms + lo;
-        const int64_t *y = c->kbps_known_ms + lo;
+        const uint32_t *y = c->kbps_known_ms + lo;
         double sx = acc->kbps_ms;
         int64_t sy = 0;
         for (size_t i = 0; i < n; i++) {
@@ -887,9 +954,10 @@ static void fold_hist(struct lane *L)
  * the compiler read them again. */
 struct sumsrc {
     int ebvs, play, cv, reb, startup, kbps;
-    const int64_t *last, *play_ms, *cirr_ms, *vrt_ms, *startup_ms, *known_ms;
+    const int64_t *last;
+    const uint32_t *play_ms, *cirr_ms, *vrt_ms, *startup_ms, *known_ms;
     const double *kbps_ms;
-    const uint32_t *rebuffers;
+    const uint16_t *rebuffers;
     int64_t now_ms, timeout_ms;
 };
 
@@ -967,8 +1035,8 @@ static int sums_grouped(struct lane *L, const struct vex_columns *c, size_t lo, 
 static void block_q(struct lane *L, const struct vex_columns *c, size_t lo, size_t n)
 {
     const uint16_t *fl = c->flags + lo;
-    const int64_t *st = c->startup_ms + lo, *pm = c->play_ms + lo, *cm = c->cirr_ms + lo;
-    const int64_t *vm = c->vrt_ms + lo, *km = c->kbps_known_ms + lo;
+    const uint32_t *st = c->startup_ms + lo, *pm = c->play_ms + lo, *cm = c->cirr_ms + lo;
+    const uint32_t *vm = c->vrt_ms + lo, *km = c->kbps_known_ms + lo;
     const double *kb = c->kbps_ms + lo;
     double *qb = L->qb;
     for (size_t r = 0; r < n; r++)
@@ -985,8 +1053,8 @@ sums_dims_k(struct lane *L, const struct vex_columns *c, size_t lo, size_t n, co
 {
     const struct plan *p = L->p;
     const uint8_t *cand = L->cand;
-    const uint32_t *codes = c->dims[p->dim[0]] + lo;
-    const uint32_t *codes1 = c->dims[p->dim[two]] + lo;
+    const uint32_t *codes = dim_block(L, c, p->dim[0], lo, n, 0);
+    const uint32_t *codes1 = two ? dim_block(L, c, p->dim[1], lo, n, 1) : codes;
     const uint16_t *fl = c->flags + lo;
     const uint64_t *km = L->key[0].km.e, *km1 = L->key[two].km.e;
     const size_t dn = c->dict_size;
@@ -1062,8 +1130,9 @@ static int stage_groups(struct lane *L, const struct vex_columns *c, size_t lo, 
         /* The common cases: a code or two, through their maps to local
          * indexes and the grid cell, all array reads. */
         const int two = p->nkeys == 2;
-        const uint32_t *c0 = c->dims[p->dim[0]] + lo;
-        const uint32_t *c1 = c->dims[p->dim[two ? 1 : 0]] + lo;
+        size_t n = ns ? (size_t)sel[ns - 1] + 1 : 0; /* rows of the block read */
+        const uint32_t *c0 = dim_block(L, c, p->dim[0], lo, n, 0);
+        const uint32_t *c1 = two ? dim_block(L, c, p->dim[1], lo, n, 1) : c0;
         const size_t dn = c->dict_size;
         const uint32_t gen = L->gen;
         for (size_t k = 0; k < ns; k++) {
@@ -1142,8 +1211,8 @@ static int stage_extras(struct lane *L, const struct vex_columns *c, size_t lo, 
          * Rows Q does not count get a value that is never read. */
         const uint32_t *sel = L->sel;
         const uint16_t *fl = c->flags + lo;
-        const int64_t *st = c->startup_ms + lo, *pm = c->play_ms + lo, *cm = c->cirr_ms + lo;
-        const int64_t *vm = c->vrt_ms + lo, *km = c->kbps_known_ms + lo;
+        const uint32_t *st = c->startup_ms + lo, *pm = c->play_ms + lo, *cm = c->cirr_ms + lo;
+        const uint32_t *vm = c->vrt_ms + lo, *km = c->kbps_known_ms + lo;
         const double *kb = c->kbps_ms + lo;
         double *qb = L->qb;
         for (size_t k = 0; k < ns; k++) {
@@ -1174,7 +1243,7 @@ static int stage_extras(struct lane *L, const struct vex_columns *c, size_t lo, 
         if (p->want_uniq) {
             uint32_t id;
             if ((rc = idm_get(L, &L->idm[VEX_DIM_SUBSCRIBERID], c->dict, c->dict_size,
-                              c->dims[VEX_DIM_SUBSCRIBERID][i], &id)))
+                              vex_columns_dim(c, VEX_DIM_SUBSCRIBERID, i), &id)))
                 return rc;
             if (id != 0 && (rc = vex_aggregate_uniq_add(a, g, id)))
                 return rc;
@@ -1187,10 +1256,11 @@ static int stage_extras(struct lane *L, const struct vex_columns *c, size_t lo, 
             si->closed = (uint8_t)closed_at(c, i);
             si->set = 1;
             if (p->want_ip && (rc = idm_get(L, &L->idm[VEX_DIM_IP], c->dict, c->dict_size,
-                                            c->dims[VEX_DIM_IP][i], &si->ip)))
+                                            vex_columns_dim(c, VEX_DIM_IP, i), &si->ip)))
                 return rc;
             if (p->want_title && (rc = idm_get(L, &L->idm[VEX_DIM_TITLE], c->dict, c->dict_size,
-                                               c->dims[VEX_DIM_TITLE][i], &si->title)))
+                                               vex_columns_dim(c, VEX_DIM_TITLE, i),
+                                               &si->title)))
                 return rc;
         }
     }
@@ -1482,10 +1552,143 @@ static void stop_helper(struct colrun *R)
     pthread_mutex_destroy(&R->mu);
 }
 
+/* ---- pre-aggregated runs ---- */
+
+/* side tells where the rows of a run whose times span [lo, hi] stand
+ * against [s, e): 1 all inside, 0 all outside, -1 some of each. */
+static int side(int64_t lo, int64_t hi, int64_t s, int64_t e)
+{
+    if (lo >= s && hi < e)
+        return 1;
+    if (hi < s || lo >= e)
+        return 0;
+    return -1;
+}
+
+/* pre_fits tells whether run c can be added from its pre-aggregate: every
+ * time rule the query uses puts all of its rows on the same side. */
+static int pre_fits(const struct plan *p, const struct vex_columns *c, int *bel, int *end,
+                    int *con)
+{
+    const struct vex_colpre *pre = c->pre;
+    if (!pre || !p->pre_ok || (p->nkeys == 1 && pre->key_dim != p->dim[0]))
+        return 0;
+    *bel = *end = *con = 0;
+    if (!p->ext_only) {
+        *bel = p->ended ? side(pre->lt_min, pre->lt_max, p->s_ms, p->e_ms)
+                        : side(pre->at_min, pre->at_max, p->s_ms, p->e_ms);
+        if (*bel < 0)
+            return 0;
+    }
+    if (p->want_ended && (*end = side(pre->lt_min, pre->lt_max, p->s_ms, p->e_ms)) < 0)
+        return 0;
+    if (p->want_concur) {
+        /* Overlap is last_ts - attempt_ts (when positive) for a session
+         * inside [S, E], none for one that ends by S or starts from E. */
+        if (pre->at_min >= p->s_ms && pre->lt_max <= p->e_ms)
+            *con = 1;
+        else if (pre->lt_max <= p->s_ms || pre->at_min >= p->e_ms)
+            *con = 0;
+        else
+            return 0;
+    }
+    return 1;
+}
+
+/* pre_add adds the sums s of one streamtype as the scan adds rows: the
+ * period's sums when bel, endedplays when end, the overlap when con. */
+static void pre_add(const struct plan *p, struct vex_acc *a, const struct vex_colsums *s,
+                    int bel, int end, int con)
+{
+    if (bel) {
+        a->attempts += s->attempts;
+        a->played += s->played;
+        a->vsf += s->vsf;
+        a->vpf += s->vpf;
+        a->errors += s->errors;
+        a->ebvs += s->ebvs;
+        a->rebuffers += s->rebuffers;
+        a->play_ms += s->play_ms;
+        a->cirr_ms += s->cirr_ms;
+        a->vrt_ms += s->vrt_ms;
+        a->startup_ms += s->startup_ms;
+        a->kbps_known_ms += s->kbps_known_ms;
+        a->kbps_ms += s->kbps_ms;
+        if (p->want_q) {
+            a->q_sum += s->q_sum;
+            a->q_n += s->q_n;
+        }
+    }
+    if (end)
+        a->endedplays += s->endedplays;
+    if (con)
+        a->overlap_ms += s->dur_ms;
+}
+
+/* run_pre adds run c from its pre-aggregate (pre_fits said it may). */
+static int run_pre(struct lane *L, const struct vex_columns *c, uint64_t seq, int bel, int end,
+                   int con)
+{
+    const struct plan *p = L->p;
+    const struct vex_colpre *pre = c->pre;
+    if (p->nkeys == 0) {
+        for (int live = 0; live < 2; live++)
+            if (p->st_ok[live])
+                pre_add(p, &L->a->accs[0], &pre->all[live], bel, end, con);
+        return 0;
+    }
+    /* One dimension key, sums only (no endedplays, no overlap): a group
+     * exists for a value once one of its sessions belongs to the period. */
+    if (!bel)
+        return 0;
+    int rc = run_start(L, c, seq);
+    if (rc)
+        return rc;
+    const size_t dn = c->dict_size;
+    for (size_t k = 0; k < pre->nkeys; k++) {
+        const struct vex_colsums *s = &pre->key_sums[2 * k];
+        if (!((p->st_ok[0] && s[0].attempts) || (p->st_ok[1] && s[1].attempts)))
+            continue;
+        uint32_t code = pre->key_code[k] < dn ? pre->key_code[k] : 0, idx, g;
+        uint64_t e = L->key[0].km.e[code];
+        idx = (uint32_t)e;
+        if ((uint32_t)(e >> 32) != L->gen && (rc = key_miss(L, c, 0, code, &idx)))
+            return rc;
+        if ((rc = group_idx(L, &idx, &g)))
+            return rc;
+        for (int live = 0; live < 2; live++)
+            if (p->st_ok[live])
+                pre_add(p, &L->a->accs[g], &s[live], 1, 0, 0);
+    }
+    return 0;
+}
+
 static int visit_columns(void *ctx, const struct vex_columns *c)
 {
     struct colrun *R = ctx;
     size_t n = c->rows;
+    int bel, end, con;
+    if (c->nrecs) {
+        /* Sessions too wide for the columns go through the record path, into
+         * an aggregation of their own, merged at the end. */
+        if (!R->have_w) {
+            int rc = vex_aggregate_init(&R->aggw, R->p.q);
+            if (rc) {
+                vex_aggregate_deinit(&R->aggw);
+                return rc;
+            }
+            R->have_w = 1;
+        }
+        int rc = vex_aggregate_visit(&R->aggw, c->recs, c->nrecs);
+        if (rc)
+            return rc;
+    }
+    if (n == 0)
+        return 0;
+    if (pre_fits(&R->p, c, &bel, &end, &con)) {
+        __atomic_fetch_add(&vex_colscan_pre_runs, 1, __ATOMIC_RELAXED);
+        return run_pre(&R->lane[0], c, ++R->seq, bel, end, con);
+    }
     size_t th = vex_colscan_mt_rows;
     R->seq++;
     R->seen += n;
@@ -1537,6 +1740,11 @@ int vex_colscan_run(struct vex_agg *a, const struct vex_source *src, const char 
             rc = vex_aggregate_merge(a, &R->agg1);
         lane_deinit(&R->lane[1]);
         vex_aggregate_deinit(&R->agg1);
+    }
+    if (R->have_w) {
+        if (!rc)
+            rc = vex_aggregate_merge(a, &R->aggw);
+        vex_aggregate_deinit(&R->aggw);
     }
     lane_deinit(&R->lane[0]);
     free(R);

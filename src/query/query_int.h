@@ -352,6 +352,10 @@ int vex_colscan_run(struct vex_agg *a, const struct vex_source *src, const char 
  * keeps every query on one thread. Set it only while no query runs. */
 extern size_t vex_colscan_mt_rows;
 
+/* Column runs whose pre-aggregate (struct vex_colpre) a scan added instead
+ * of reading their rows, counted since start (tests read it). */
+extern size_t vex_colscan_pre_runs;
+
 /* The group grid of the columnar path holds at most 1 << this many cells
  * (default 20); past that, groups are found by hashing. Tests lower it to
  * exercise the hashing. Set it only while no query runs. */

@@ -8,7 +8,9 @@
  * O(1) per event and keeps no event.
  *
  * Sessions are stored as columns (one array per record field, dimension
- * values as dictionary codes), which is what queries scan. A session whose
+ * values as dictionary codes, narrow where the values allow: see table.c),
+ * which is what queries scan, with frozen blocks of closed sessions carrying
+ * pre-aggregates (vex_table_freeze). A session whose
  * events all arrived in seq order from 0 ("regular") needs nothing else; the
  * others carry an extension with the prefix machine, the pending events and
  * the seq each dimension came from, until the gaps fill.
@@ -43,9 +45,34 @@ int vex_table_scan(struct vex_table *t, int64_t from_ms, int64_t to_ms, int64_t 
                    int64_t timeout_ms, vex_record_visit_fn fn, void *ctx);
 
 /* vex_table_columns describes every session as column arrays (see
- * backend.h), borrowed until the table's next change. */
+ * backend.h), borrowed until the table's next change. Rows too wide for
+ * the narrow columns hold zeros there (vex_table_scan_columns hands them out
+ * as records). */
 void vex_table_columns(const struct vex_table *t, int64_t now_ms, int64_t timeout_ms,
                        struct vex_columns *out);
+
+/* vex_table_scan_columns visits every session as column runs: rows of
+ * frozen blocks (vex_table_freeze) as runs of their own that carry their
+ * pre-aggregate (vex_columns.pre), the others as plain runs, in row order,
+ * and last the sessions too wide for the columns as records (a run of no
+ * rows with vex_columns.recs). Borrowed as vex_table_columns. Returns 0,
+ * VEX_ENOMEM or the visitor's nonzero return. */
+int vex_table_scan_columns(const struct vex_table *t, int64_t now_ms, int64_t timeout_ms,
+                           vex_columns_visit_fn fn, void *ctx);
+
+/* vex_table_freeze makes frozen blocks of the rows that are in none yet:
+ * runs of at least min_rows consecutive rows with the same day (UTC) of
+ * attempt_ts, each closed (ENDED, or silent for more than timeout_ms +
+ * quiet_ms), with nothing pending and unchanged for more than quiet_ms, all
+ * at server time now_ms. SPEC section 2 guarantees order independence for
+ * events arriving up to 24 h after a session last changed, so quiet_ms is
+ * 24 h in the server; an event for a frozen row later dissolves its block.
+ * VEX_ENOMEM (the blocks made so far stay). */
+int vex_table_freeze(struct vex_table *t, int64_t now_ms, int64_t timeout_ms, int64_t quiet_ms,
+                     size_t min_rows);
+
+/* vex_table_frozen_rows counts the rows in frozen blocks. */
+size_t vex_table_frozen_rows(const struct vex_table *t);
 
 size_t vex_table_count(const struct vex_table *t);
 
@@ -53,6 +80,24 @@ size_t vex_table_count(const struct vex_table *t);
  * checkpoint knows how many come). VEX_ENOMEM. */
 int vex_table_reserve(struct vex_table *t, size_t more);
 size_t vex_table_memory(const struct vex_table *t);
+
+/* Where the bytes of a table go (allocated capacity, not just what is
+ * used), for docs/performance.md and the memory benchmark. */
+struct vex_table_mem {
+    size_t rows, cap;
+    size_t record_cols; /* times, durations, counters, kbps_ms, flags */
+    size_t dim_cols;    /* the 13 dimension code columns */
+    size_t wide;        /* sessions too wide for the narrow columns */
+    size_t sessionizer; /* prefix_next, last_change, saved_day, current kbps */
+    size_t sid_pool;    /* the sid strings and their index */
+    size_t val_pool;    /* the dimension strings and their index */
+    size_t sids, vals;  /* strings in each pool */
+    size_t ext;         /* extensions of irregular sessions */
+    size_t frozen;      /* frozen blocks' pre-aggregates */
+    size_t frozen_rows;
+};
+
+void vex_table_memory_detail(const struct vex_table *t, struct vex_table_mem *m);
 
 /* vex_table_attempt_ts returns the attempt_ts of session i. */
 int64_t vex_table_attempt_ts(const struct vex_table *t, size_t i);

@@ -33,8 +33,22 @@ struct qc_run {
     int64_t *i64;
     double *kbps;
     uint32_t *u32;
+    uint16_t *u16;
     uint16_t *flags;
+    uint16_t *d16;  /* 16-bit dimension columns (runs with an odd salt) */
+    uint32_t *dmap; /* their local -> dictionary code maps */
+    struct vex_record *wide; /* records too wide for the narrow columns */
 };
+
+/* qc_narrow: the record's durations and counters fit the columns. */
+static inline int qc_narrow(const struct vex_record *x)
+{
+    const int64_t d[5] = {x->startup_ms, x->play_ms, x->cirr_ms, x->vrt_ms, x->kbps_known_ms};
+    for (int k = 0; k < 5; k++)
+        if (d[k] < 0 || d[k] > (int64_t)UINT32_MAX)
+            return 0;
+    return x->rebuffers <= UINT16_MAX && x->seeks <= UINT16_MAX && x->warnings <= UINT16_MAX;
+}
 
 struct qc_src {
     struct qc_run *runs;
@@ -51,17 +65,30 @@ static inline uint32_t qc_code(struct vex_strpool *p, const char *s)
     return id;
 }
 
-/* qc_fill_run makes run r of recs[0..n) with clock now_ms. */
-static inline void qc_fill_run(struct qc_run *r, const struct vex_record *recs, size_t n,
+/* qc_fill_run makes run r of recs[0..n) with clock now_ms: the records that
+ * fit the narrow columns as rows, the others as the run's records. */
+static inline void qc_fill_run(struct qc_run *r, const struct vex_record *all, size_t nall,
                                int64_t now_ms, unsigned salt)
 {
     memset(r, 0, sizeof *r);
+    size_t mall = nall ? nall : 1;
+    struct vex_record *recs = calloc(mall, sizeof *recs);
+    r->wide = calloc(mall, sizeof *r->wide);
+    assert_true(recs && r->wide);
+    size_t n = 0, nw = 0;
+    for (size_t j = 0; j < nall; j++) {
+        if (qc_narrow(&all[j]))
+            recs[n++] = all[j];
+        else
+            r->wide[nw++] = all[j];
+    }
     size_t m = n ? n : 1;
-    r->i64 = calloc(m * 7, sizeof *r->i64);
+    r->i64 = calloc(m * 2, sizeof *r->i64);
     r->kbps = calloc(m, sizeof *r->kbps);
-    r->u32 = calloc(m * (4 + VEX_DIM_COUNT), sizeof *r->u32);
+    r->u32 = calloc(m * (6 + VEX_DIM_COUNT), sizeof *r->u32);
+    r->u16 = calloc(m * 3, sizeof *r->u16);
     r->flags = calloc(m, sizeof *r->flags);
-    assert_true(r->i64 && r->kbps && r->u32 && r->flags);
+    assert_true(r->i64 && r->kbps && r->u32 && r->u16 && r->flags);
     assert_int_equal(vex_strpool_create(&r->dict), 0);
     assert_int_equal(vex_strpool_create(&r->sids), 0);
     /* Strings no row holds, some before the rows' strings, so that codes
@@ -73,13 +100,13 @@ static inline void qc_fill_run(struct qc_run *r, const struct vex_record *recs, 
         qc_code(r->sids, extra);
     }
     struct vex_columns *c = &r->c;
-    int64_t *col[7];
-    for (int k = 0; k < 7; k++)
-        col[k] = r->i64 + (size_t)k * m;
-    uint32_t *sid = r->u32 + 3 * m;
+    uint32_t *dur[5];
+    for (int k = 0; k < 5; k++)
+        dur[k] = r->u32 + (size_t)k * m;
+    uint32_t *sid = r->u32 + 5 * m;
     uint32_t *dims[VEX_DIM_COUNT];
     for (int d = 0; d < VEX_DIM_COUNT; d++)
-        dims[d] = r->u32 + (size_t)(4 + d) * m;
+        dims[d] = r->u32 + (size_t)(6 + d) * m;
     /* Codes are given from the last row to the first, last dimension first. */
     for (size_t j = n; j-- > 0;) {
         const struct vex_record *x = &recs[j];
@@ -91,17 +118,17 @@ static inline void qc_fill_run(struct qc_run *r, const struct vex_record *recs, 
     qc_code(r->dict, extra);
     for (size_t j = 0; j < n; j++) {
         const struct vex_record *x = &recs[j];
-        col[0][j] = x->attempt_ts;
-        col[1][j] = x->last_ts;
-        col[2][j] = x->startup_ms;
-        col[3][j] = x->play_ms;
-        col[4][j] = x->cirr_ms;
-        col[5][j] = x->vrt_ms;
-        col[6][j] = x->kbps_known_ms;
+        r->i64[j] = x->attempt_ts;
+        r->i64[m + j] = x->last_ts;
+        dur[0][j] = (uint32_t)x->startup_ms;
+        dur[1][j] = (uint32_t)x->play_ms;
+        dur[2][j] = (uint32_t)x->cirr_ms;
+        dur[3][j] = (uint32_t)x->vrt_ms;
+        dur[4][j] = (uint32_t)x->kbps_known_ms;
         r->kbps[j] = x->kbps_ms;
-        r->u32[j] = x->rebuffers;
-        r->u32[m + j] = x->seeks;
-        r->u32[2 * m + j] = x->warnings;
+        r->u16[j] = (uint16_t)x->rebuffers;
+        r->u16[m + j] = (uint16_t)x->seeks;
+        r->u16[2 * m + j] = (uint16_t)x->warnings;
         /* Bits above the VEX_COL_* ones are the store's own business (the
          * session table keeps some there): the engine must ignore them. */
         r->flags[j] = (uint16_t)(((j * 0x9e37u + salt * 0x3b00u) & 0xff00u) |
@@ -111,17 +138,17 @@ static inline void qc_fill_run(struct qc_run *r, const struct vex_record *recs, 
                                  (x->live ? VEX_COL_LIVE : 0));
     }
     c->rows = n;
-    c->attempt_ts = col[0];
-    c->last_ts = col[1];
-    c->startup_ms = col[2];
-    c->play_ms = col[3];
-    c->cirr_ms = col[4];
-    c->vrt_ms = col[5];
-    c->kbps_known_ms = col[6];
+    c->attempt_ts = r->i64;
+    c->last_ts = r->i64 + m;
+    c->startup_ms = dur[0];
+    c->play_ms = dur[1];
+    c->cirr_ms = dur[2];
+    c->vrt_ms = dur[3];
+    c->kbps_known_ms = dur[4];
     c->kbps_ms = r->kbps;
-    c->rebuffers = r->u32;
-    c->seeks = r->u32 + m;
-    c->warnings = r->u32 + 2 * m;
+    c->rebuffers = r->u16;
+    c->seeks = r->u16 + m;
+    c->warnings = r->u16 + 2 * m;
     c->flags = r->flags;
     for (int d = 0; d < VEX_DIM_COUNT; d++)
         c->dims[d] = dims[d];
@@ -130,15 +157,46 @@ static inline void qc_fill_run(struct qc_run *r, const struct vex_record *recs, 
     c->dict_size = vex_strpool_count(r->dict);
     c->sid_dict = vex_strpool_strings(r->sids);
     c->sid_dict_size = vex_strpool_count(r->sids);
+    if (salt % 2) {
+        /* As a store keeps dimensions with few values: 16-bit local codes
+         * given in order of first use from the last row, and a map to the
+         * dictionary's codes. */
+        size_t dn = c->dict_size;
+        r->d16 = calloc(m * VEX_DIM_COUNT, sizeof *r->d16);
+        r->dmap = calloc(dn * VEX_DIM_COUNT, sizeof *r->dmap);
+        uint32_t *loc = calloc(dn, sizeof *loc);
+        assert_true(r->d16 && r->dmap && loc);
+        for (int d = 0; d < VEX_DIM_COUNT; d++) {
+            uint32_t *map = r->dmap + (size_t)d * dn;
+            uint16_t *col = r->d16 + (size_t)d * m;
+            uint32_t nloc = 0;
+            memset(loc, 0, dn * sizeof *loc);
+            for (size_t j = n; j-- > 0;) {
+                uint32_t code = dims[d][j];
+                if (!loc[code]) {
+                    map[nloc] = code;
+                    loc[code] = ++nloc;
+                }
+                col[j] = (uint16_t)(loc[code] - 1);
+            }
+            c->dims[d] = NULL;
+            c->dims16[d] = col;
+            c->dmap16[d] = map;
+        }
+        free(loc);
+    }
     c->now_ms = now_ms;
     c->timeout_ms = QC_TIMEOUT_MS;
+    c->recs = nw ? r->wide : NULL;
+    c->nrecs = nw;
     /* What the engine derives must be what the record says. */
-    for (size_t j = 0; j < n; j++) {
-        const struct vex_record *x = &recs[j];
+    for (size_t j = 0; j < nall; j++) {
+        const struct vex_record *x = &all[j];
         int closed = x->state == VEX_STATE_ENDED || now_ms - x->last_ts > QC_TIMEOUT_MS;
         assert_int_equal(closed, x->closed);
         assert_int_equal(closed && !x->played && !x->vsf, x->ebvs);
     }
+    free(recs);
 }
 
 /* qc_build makes runs of at most max_run records (0: no limit). */
@@ -191,7 +249,11 @@ static inline void qc_free(struct qc_src *s)
         free(r->i64);
         free(r->kbps);
         free(r->u32);
+        free(r->u16);
+        free(r->d16);
+        free(r->dmap);
         free(r->flags);
+        free(r->wide);
     }
     free(s->runs);
     memset(s, 0, sizeof *s);
