@@ -23,6 +23,7 @@ Every test uses databases of its own.
 
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -288,6 +289,72 @@ def battery(customer="acme"):
     return [(ep, customer, qs) for ep, qs in q]
 
 
+METRIC_NAMES = ALL_METRICS.split(",")
+DIMS = ["cdn", "platform", "player", "os", "browser", "device", "country", "asset", "title",
+        "isp", "subscriberid", "subscribertag", "streamtype"]
+FIELDS = ["sessionid", "subscriberid", "ipaddress", "timestamp", "starttime", "endtime",
+          "watchtime", "assetname", "status"]
+
+
+def random_battery(values, n, seed):
+    """n random valid-looking queries (seeded): endpoints, periods, metric sets,
+    group keys, buckets, session types, filters on values that occur
+    (`values`: dimension -> list), qoefilters, orderby, paging. Queries the
+    parser refuses are compared too (same status and body)."""
+    rnd = random.Random(seed)
+    out = []
+    for _ in range(n):
+        ep = rnd.choice(["session", "session", "session", "vod", "live", "metricquery",
+                         "listsessions"])
+        s = START + rnd.randrange(0, 36) * 3600
+        e = rnd.choice([END, s + rnd.choice([600, 3600, 6 * 3600, 86400])])
+        p = ["planlevel=1", "period=start=%d,end=%d" % (s, e)]
+        keys = []
+        if ep == "listsessions" or rnd.random() < 0.15:
+            keys = ["sessionid"] if ep != "listsessions" else []
+            per_session = True
+        else:
+            per_session = False
+            keys = rnd.sample(DIMS + ["timestamp"] * 3, rnd.choice([0, 1, 1, 2]))
+        metrics = rnd.sample(METRIC_NAMES, rnd.randint(1, 5))
+        if per_session:
+            metrics += rnd.sample(FIELDS, rnd.randint(1, 3))
+            if rnd.random() < 0.3:
+                keys.append("timestamp")
+        keys = list(dict.fromkeys(keys))
+        p.append("metrics=" + ",".join(dict.fromkeys(metrics)))
+        if keys:
+            p.append("aggby=" + ",".join(keys))
+        if "timestamp" in keys:
+            p.append("granularity=" + rnd.choice(["hour", "day", "10minute", "auto"]))
+        if rnd.random() < 0.4:
+            p.append("sessiontype=" + rnd.choice(["started", "ended"]))
+            p.append("allstatus=" + rnd.choice(["0", "1"]))
+        if rnd.random() < 0.5:
+            conds = []
+            for dim in rnd.sample(sorted(values), rnd.randint(1, 2)):
+                vals = rnd.sample(values[dim], min(len(values[dim]), rnd.randint(1, 3)))
+                conds.append("%s%s%s" % (dim, rnd.choice(["=", "!="]),
+                                          "|".join(urllib.parse.quote(v, safe="")
+                                                   for v in vals)))
+            p.append("filter=" + ",".join(conds))
+        if rnd.random() < 0.35:
+            m = rnd.choice(METRIC_NAMES)
+            op = rnd.choice([">", ">=", "<", "<=", "=", "!="])
+            v = rnd.choice(["0", "1", "2.5", "5", "50", "100", "3000", "0.001"])
+            p.append("qoefilter=" + urllib.parse.quote("%s%s%s" % (m, op, v), safe=""))
+        cols = keys + metrics
+        if rnd.random() < 0.6:
+            p.append("orderby=" + rnd.choice(cols))
+            if rnd.random() < 0.5:
+                p.append("order=" + rnd.choice(["asc", "DESC"]))
+        if rnd.random() < 0.5:
+            p.append("limit=%d" % rnd.choice([1, 7, 50, 1000]))
+            p.append("offset=%d" % rnd.choice([0, 3, 40, 100000]))
+        out.append((ep, "acme", "&".join(p)))
+    return out
+
+
 def wait_until(fn, what, deadline_s=120):
     """Polls fn() until it returns a true value; fails with `what` after the
     deadline (a liveness bound, not a timing assertion)."""
@@ -365,6 +432,21 @@ class DifferentialTest(unittest.TestCase):
             for ep, cu, qs in battery():
                 compare(self, get(emb, etok, ep, cu, qs), get(chn, ctok, ep, cu, qs),
                         "%s %s" % (ep, qs))
+            # Random combinations of every parameter, on values that occur.
+            values = {}
+            for dim in ("cdn", "platform", "country", "device", "streamtype"):
+                st, body = get(emb, etok, "session", "acme",
+                               "planlevel=1&period=start=%d,end=%d&metrics=attempts&aggby=%s"
+                               "&orderby=attempts&limit=6" % (START, END, dim))
+                self.assertEqual(st, 200)
+                values[dim] = [r[dim] for r in body["response"]]
+            statuses = {}
+            for ep, cu, qs in random_battery(values, 150, seed=20261126):
+                e = get(emb, etok, ep, cu, qs)
+                statuses[e[0]] = statuses.get(e[0], 0) + 1
+                compare(self, e, get(chn, ctok, ep, cu, qs), "random: %s %s" % (ep, qs))
+            # Most of them are answered, not refused.
+            self.assertGreater(statuses.get(200, 0), 100, statuses)
             # The awkward values survived the round trip through ClickHouse.
             for cdn in AWKWARD_CDNS:
                 st, body = get(chn, ctok, "session", "acme",
