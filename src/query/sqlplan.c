@@ -777,27 +777,52 @@ static void build_belonging(struct plan *p, struct stmt *s)
         put(&s->sql, "toUInt8(0)");
         add_col(s, T_U8, D_SKIP, 0);
     }
+    /* Only the sums the requested metrics use (companions are columns too):
+     * each one more column makes ClickHouse's FINAL merge slower. attempts
+     * always, since it decides which groups are rows. */
+    uint32_t mm = q->metric_mask;
+#define NEED(bits) ((mm & (bits)) != 0)
+#define M(x) (1u << VEX_M_##x)
     put_agg(s, p, "countIf", "", "", T_U64, D_ATTEMPTS, 0);
-    put_agg(s, p, "countIf", "", "played != 0", T_U64, D_PLAYED, 0);
-    put_agg(s, p, "countIf", "", "errors != 0", T_U64, D_ERRORS, 0);
-    put_agg(s, p, "countIf", "", "vsf != 0", T_U64, D_VSF, 0);
-    put_agg(s, p, "countIf", "", "vpf != 0", T_U64, D_VPF, 0);
-    put_agg(s, p, "countIf", "", "ebvs != 0", T_U64, D_EBVS, 0);
-    put_agg(s, p, "countIf", "", "(played != 0 OR vsf != 0)", T_U64, D_QN, 0);
-    put_agg(s, p, "toInt64(sumIf", "toInt64(rebuffers)", "", T_I64, D_REBUFFERS, 0);
-    put(&s->sql, ")");
-    put_agg(s, p, "toInt64(sumIf", "play_ms", "", T_I64, D_PLAY, 0);
-    put(&s->sql, ")");
-    put_agg(s, p, "toInt64(sumIf", "cirr_ms", "", T_I64, D_CIRR, 0);
-    put(&s->sql, ")");
-    put_agg(s, p, "toInt64(sumIf", "vrt_ms", "", T_I64, D_VRT, 0);
-    put(&s->sql, ")");
-    put_agg(s, p, "toInt64(sumIf", "startup_ms", "played != 0", T_I64, D_STARTUP, 0);
-    put(&s->sql, ")");
-    put_agg(s, p, "toInt64(sumIf", "kbps_known_ms", "", T_I64, D_KNOWN, 0);
-    put(&s->sql, ")");
-    put_agg(s, p, "toFloat64(sumIf", "kbps_ms", "", T_F64, D_KBPS, 0);
-    put(&s->sql, ")");
+    if (NEED(M(VIEWERCOUNT) | M(PLAYBACKFAILURERATE) | M(LATENCY)))
+        put_agg(s, p, "countIf", "", "played != 0", T_U64, D_PLAYED, 0);
+    if (NEED(M(ERRORS)))
+        put_agg(s, p, "countIf", "", "errors != 0", T_U64, D_ERRORS, 0);
+    if (NEED(M(TOTALSTARTUPFAILURE) | M(FAILURERATE)))
+        put_agg(s, p, "countIf", "", "vsf != 0", T_U64, D_VSF, 0);
+    if (NEED(M(PLAYBACKFAILURERATE)))
+        put_agg(s, p, "countIf", "", "vpf != 0", T_U64, D_VPF, 0);
+    if (NEED(M(EBVS) | M(STARTUPABANDONMENTRATE)))
+        put_agg(s, p, "countIf", "", "ebvs != 0", T_U64, D_EBVS, 0);
+    if (NEED(M(QOE)))
+        put_agg(s, p, "countIf", "", "(played != 0 OR vsf != 0)", T_U64, D_QN, 0);
+    if (NEED(M(BUFFCOUNT) | M(REBUFFERFREQUENCY))) {
+        put_agg(s, p, "toInt64(sumIf", "toInt64(rebuffers)", "", T_I64, D_REBUFFERS, 0);
+        put(&s->sql, ")");
+    }
+    uint32_t buffering = M(BUFFERINGRATIO) | M(SUMBUFFWAITCIRR) | M(VRTBUFFERINGRATIO);
+    if (NEED(buffering | M(REBUFFERFREQUENCY) | M(PLAYDUR))) {
+        put_agg(s, p, "toInt64(sumIf", "play_ms", "", T_I64, D_PLAY, 0);
+        put(&s->sql, ")");
+    }
+    if (NEED(buffering)) {
+        put_agg(s, p, "toInt64(sumIf", "cirr_ms", "", T_I64, D_CIRR, 0);
+        put(&s->sql, ")");
+        put_agg(s, p, "toInt64(sumIf", "vrt_ms", "", T_I64, D_VRT, 0);
+        put(&s->sql, ")");
+    }
+    if (NEED(M(LATENCY))) {
+        put_agg(s, p, "toInt64(sumIf", "startup_ms", "played != 0", T_I64, D_STARTUP, 0);
+        put(&s->sql, ")");
+    }
+    if (NEED(M(AVGBITRATE))) {
+        put_agg(s, p, "toInt64(sumIf", "kbps_known_ms", "", T_I64, D_KNOWN, 0);
+        put(&s->sql, ")");
+        put_agg(s, p, "toFloat64(sumIf", "kbps_ms", "", T_F64, D_KBPS, 0);
+        put(&s->sql, ")");
+    }
+#undef NEED
+#undef M
     if (a->want_q) {
         struct sqltext qx = {0};
         put_q(&qx);
