@@ -42,6 +42,7 @@
 struct store {
     size_t n;
     int64_t *attempt_ts, *last_ts;
+    uint32_t *last_dt; /* last_ts - attempt_ts, as the columns give it */
     uint32_t *startup_ms, *play_ms, *cirr_ms, *vrt_ms, *kbps_known_ms;
     double *kbps_ms;
     uint16_t *rebuffers, *seeks, *warnings;
@@ -174,6 +175,7 @@ static void build(struct store *st, size_t n)
     st->n = n;
     st->attempt_ts = xcalloc(n, 8);
     st->last_ts = xcalloc(n, 8);
+    st->last_dt = xcalloc(n, 4);
     st->startup_ms = xcalloc(n, 4);
     st->play_ms = xcalloc(n, 4);
     st->cirr_ms = xcalloc(n, 4);
@@ -330,6 +332,7 @@ static void build(struct store *st, size_t n)
                               : VEX_STATE_ENDED;
         }
         st->last_ts[i] = last;
+        st->last_dt[i] = (uint32_t)(last - at);
         st->flags[i] = (uint16_t)f;
     }
     free(asset);
@@ -345,7 +348,7 @@ static void run_columns(const struct store *st, size_t lo, size_t hi, struct vex
     memset(c, 0, sizeof *c);
     c->rows = hi - lo;
     c->attempt_ts = st->attempt_ts + lo;
-    c->last_ts = st->last_ts + lo;
+    c->last_dt = st->last_dt + lo;
     c->startup_ms = st->startup_ms + lo;
     c->play_ms = st->play_ms + lo;
     c->cirr_ms = st->cirr_ms + lo;

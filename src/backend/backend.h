@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "session/record.h"
 
@@ -50,13 +51,16 @@ struct vex_colpre {
 /* Sessions as column arrays (structure of arrays): row i of every array is
  * the same session. Dimension values and sids are codes into dictionaries
  * (code 0 is always ""). `closed` and `ebvs` are not stored: for row i,
- *   closed = state == VEX_STATE_ENDED || now_ms - last_ts[i] > timeout_ms
+ *   closed = state == VEX_STATE_ENDED || now_ms - last_ts > timeout_ms
+ * (last_ts = attempt_ts[i] + last_dt[i], vex_columns_last_ts)
  *   ebvs   = closed && !played && !vsf
  * All pointers are borrowed for the duration of the visit. */
 struct vex_columns {
     size_t rows;
     const int64_t *attempt_ts;
-    const int64_t *last_ts;
+    /* last_ts - attempt_ts: a row keeps it within 0..2^32 - 1 ms (49.7
+     * days; other sessions are `recs`), half the bytes of a time. */
+    const uint32_t *last_dt;
     /* Durations and counters are narrow (memory bandwidth is what a scan
      * costs): a session whose values do not fit is not a row but one of
      * `recs` below. */
@@ -71,19 +75,26 @@ struct vex_columns {
     const uint16_t *warnings;
     const uint16_t *flags;               /* VEX_COL_* bits */
     /* Dimension values: codes into dict (ip: the effective address), from
-     * dims[d], or, when dims[d] is NULL, dmap16[d][dims16[d][i]] (a
-     * dimension with few values is stored in 16 bits; vex_columns_dim). */
+     * the first of these that is set (vex_columns_dim):
+     *   dims[d][i];
+     *   dims24[d]: bytes 3i..3i+2, the code little-endian;
+     *   dmap16[d][dims16[d][i]], dmap16[d][dims8[d][i]]: a dimension with
+     *   few values is stored in 16 or 8 bits of codes local to the column,
+     *   which dmap16 maps to dict's. */
     const uint32_t *dims[VEX_DIM_COUNT];
+    const uint8_t *dims24[VEX_DIM_COUNT];
     const uint16_t *dims16[VEX_DIM_COUNT];
+    const uint8_t *dims8[VEX_DIM_COUNT];
     const uint32_t *dmap16[VEX_DIM_COUNT];
     /* Sids: codes into sid_dict (sid set; with sid NULL and sid_dict set,
-     * row i's code is sid_base + i), or, with sid_ref set, row i's sid is the
-     * string at sid_blocks[sid_ref[i] >> VEX_SID_REF_BITS] + (sid_ref[i] &
-     * VEX_SID_REF_MASK). */
+     * row i's code is sid_base + i), or, with sid_anchor set, row i's sid is
+     * vex_sid_at(sid_anchor, sid_blocks, sid_used, sid_row0 + i). */
     const uint32_t *sid;
     uint32_t sid_base;
-    const uint32_t *sid_ref;
+    const uint32_t *sid_anchor;
     const char *const *sid_blocks;
+    const uint32_t *sid_used;
+    size_t sid_row0;
     const char *const *dict;
     size_t dict_size;
     const char *const *sid_dict;
@@ -101,6 +112,27 @@ struct vex_columns {
 
 #define VEX_SID_REF_BITS 20
 #define VEX_SID_REF_MASK ((1u << VEX_SID_REF_BITS) - 1)
+#define VEX_SID_GROUP 8
+
+/* vex_sid_at is the sid of row `row` of a table whose sids lie
+ * NUL-terminated, in row order, in blocks (used[b] bytes of blocks[b]),
+ * with anchor[g] the reference (block << VEX_SID_REF_BITS | offset) of the
+ * sid of row g * VEX_SID_GROUP: a reference for every row would cost 4
+ * bytes a session, walking at most 7 short strings costs little. */
+static inline const char *vex_sid_at(const uint32_t *anchor, const char *const *blocks,
+                                     const uint32_t *used, size_t row)
+{
+    uint32_t ref = anchor[row / VEX_SID_GROUP];
+    size_t b = ref >> VEX_SID_REF_BITS, off = ref & VEX_SID_REF_MASK;
+    for (size_t k = row % VEX_SID_GROUP; k > 0; k--) {
+        off += strlen(blocks[b] + off) + 1;
+        if (off == used[b]) {
+            b++;
+            off = 0;
+        }
+    }
+    return blocks[b] + off;
+}
 
 #define VEX_COL_STATE_MASK 0x0007u /* enum vex_state */
 #define VEX_COL_PLAYED 0x0008u
@@ -109,10 +141,22 @@ struct vex_columns {
 #define VEX_COL_ERRORS 0x0040u
 #define VEX_COL_LIVE 0x0080u
 
+/* vex_columns_last_ts is last_ts of row i. */
+static inline int64_t vex_columns_last_ts(const struct vex_columns *c, size_t i)
+{
+    return c->attempt_ts[i] + (int64_t)c->last_dt[i];
+}
+
 /* vex_columns_dim is the dictionary code of dimension d in row i. */
 static inline uint32_t vex_columns_dim(const struct vex_columns *c, int d, size_t i)
 {
-    return c->dims[d] ? c->dims[d][i] : c->dmap16[d][c->dims16[d][i]];
+    if (c->dims[d])
+        return c->dims[d][i];
+    if (c->dims24[d]) {
+        const uint8_t *x = c->dims24[d] + 3 * i;
+        return (uint32_t)x[0] | (uint32_t)x[1] << 8 | (uint32_t)x[2] << 16;
+    }
+    return c->dmap16[d][c->dims16[d] ? c->dims16[d][i] : c->dims8[d][i]];
 }
 
 /* Called with column runs; return 0 to go on, nonzero to stop. */

@@ -587,7 +587,7 @@ static int load_partition(struct vex_engine *e, const struct part *p)
         if (!rc)
             rc = vex_table_import(c->t, &s);
         if (!rc)
-            vex_table_mark_saved(c->t, vex_table_count(c->t) - 1, p->day);
+            rc = vex_table_mark_saved(c->t, vex_table_count(c->t) - 1, p->day);
     }
     pthread_rwlock_unlock(&c->lock);
     free(pend);
@@ -786,9 +786,11 @@ int vex_engine_checkpoint(struct vex_engine *e)
             /* Flags share a column with what queries read: change them under
              * the customer's write lock. */
             pthread_rwlock_wrlock(&c->lock);
+            /* Each row is marked with the day of its own attempt_ts, which
+             * cannot fail. */
             for (size_t i = 0; i < n; i++)
                 if (day_of(vex_table_attempt_ts(c->t, i)) == dv[k].day)
-                    vex_table_mark_saved(c->t, i, dv[k].day);
+                    (void)vex_table_mark_saved(c->t, i, dv[k].day);
             pthread_rwlock_unlock(&c->lock);
         }
         for (size_t i = 0; i < nold; i++) {

@@ -46,8 +46,9 @@
  *   - sessions given as records (vex_columns.recs, those too wide for the
  *     narrow columns): folded by aggregate.c into an aggregation of their
  *     own, merged at the end;
- *   - 16-bit dimension columns (dims16 + dmap16): a block's codes are mapped
- *     to dictionary codes once (dim_block) for the stages that read them. */
+ *   - 24-bit dimension columns (dims24) and 16- and 8-bit ones (dims16 or
+ *     dims8, + dmap16): a block's codes are turned into dictionary codes
+ *     once (dim_block) for the stages that read them. */
 #include "query/query_int.h"
 
 #include <pthread.h>
@@ -385,13 +386,13 @@ static int run_start(struct lane *L, const struct vex_columns *c, uint64_t seq)
 static inline int closed_at(const struct vex_columns *c, size_t i)
 {
     return (c->flags[i] & VEX_COL_STATE_MASK) == VEX_STATE_ENDED ||
-           c->now_ms - c->last_ts[i] > c->timeout_ms;
+           c->now_ms - vex_columns_last_ts(c, i) > c->timeout_ms;
 }
 
 /* has_sids: the run names its sessions; sid_code gives row i's code. */
 static inline int has_sids(const struct vex_columns *c)
 {
-    return c->sid || c->sid_dict || c->sid_ref;
+    return c->sid || c->sid_dict || c->sid_anchor;
 }
 
 static inline uint32_t sid_code(const struct vex_columns *c, size_t i)
@@ -402,10 +403,8 @@ static inline uint32_t sid_code(const struct vex_columns *c, size_t i)
 /* sid_str is row i's sid (has_sids(c)). */
 static inline const char *sid_str(const struct vex_columns *c, size_t i)
 {
-    if (c->sid_ref) {
-        uint32_t ref = c->sid_ref[i];
-        return c->sid_blocks[ref >> VEX_SID_REF_BITS] + (ref & VEX_SID_REF_MASK);
-    }
+    if (c->sid_anchor)
+        return vex_sid_at(c->sid_anchor, c->sid_blocks, c->sid_used, c->sid_row0 + i);
     return dstr(c->sid_dict, c->sid_dict_size, sid_code(c, i));
 }
 
@@ -419,7 +418,7 @@ static void row_record(const struct vex_columns *c, size_t i, struct vex_record 
     for (int d = 0; d < VEX_DIM_COUNT; d++)
         r->dims[d] = dstr(c->dict, c->dict_size, vex_columns_dim(c, d, i));
     r->attempt_ts = c->attempt_ts[i];
-    r->last_ts = c->last_ts[i];
+    r->last_ts = vex_columns_last_ts(c, i);
     r->startup_ms = c->startup_ms[i];
     r->play_ms = c->play_ms[i];
     r->cirr_ms = c->cirr_ms[i];
@@ -517,7 +516,7 @@ static inline int key_idx(struct lane *L, const struct vex_columns *c, size_t i,
             *out = 0;
             return 0;
         }
-        if (c->sid_ref) {
+        if (c->sid_anchor) {
             /* One session a row: nothing to cache. */
             const char *s = sid_str(c, i);
             return vex_strpool_intern(L->a->strs, s, strlen(s), out);
@@ -732,18 +731,29 @@ static int group_idx(struct lane *L, const uint32_t *idx, uint32_t *g)
 /* ---- the stages of a block [lo, lo + n) ---- */
 
 /* dim_block gives the dictionary codes of dimension d for rows [lo, lo + n)
- * of a block: the column itself, or, for a 16-bit column, its codes mapped
- * into the lane's buffer `slot`. */
+ * of a block: the column itself, or, for a 24-, 16- or 8-bit column, its
+ * codes unpacked or mapped into the lane's buffer `slot`. */
 static const uint32_t *dim_block(struct lane *L, const struct vex_columns *c, int d, size_t lo,
                                  size_t n, int slot)
 {
     if (c->dims[d])
         return c->dims[d] + lo;
-    const uint16_t *x = c->dims16[d] + lo;
     const uint32_t *map = c->dmap16[d];
     uint32_t *out = L->dbuf[slot];
-    for (size_t i = 0; i < n; i++)
-        out[i] = map[x[i]];
+    if (c->dims24[d]) {
+        const uint8_t *x = c->dims24[d] + 3 * lo;
+        for (size_t i = 0; i < n; i++)
+            out[i] = (uint32_t)x[3 * i] | (uint32_t)x[3 * i + 1] << 8 |
+                     (uint32_t)x[3 * i + 2] << 16;
+    } else if (c->dims16[d]) {
+        const uint16_t *x = c->dims16[d] + lo;
+        for (size_t i = 0; i < n; i++)
+            out[i] = map[x[i]];
+    } else {
+        const uint8_t *x = c->dims8[d] + lo;
+        for (size_t i = 0; i < n; i++)
+            out[i] = map[x[i]];
+    }
     return out;
 }
 
@@ -751,7 +761,10 @@ static void stage_cand(struct lane *L, const struct vex_columns *c, size_t lo, s
 {
     const struct plan *p = L->p;
     const uint16_t *fl = c->flags + lo;
-    const int64_t *mt = (p->ended ? c->last_ts : c->attempt_ts) + lo;
+    const int64_t *at = c->attempt_ts + lo;
+    const uint32_t *dt = c->last_dt + lo;
+    /* Membership by last_ts (ended) or attempt_ts: the offset or none. */
+    const uint32_t mdt = p->ended ? UINT32_MAX : 0;
     uint8_t *cand = L->cand;
     const uint64_t s = (uint64_t)p->s_ms, span = p->span_ms;
     const unsigned ok0 = p->st_ok[0], ok1 = p->st_ok[1];
@@ -761,15 +774,15 @@ static void stage_cand(struct lane *L, const struct vex_columns *c, size_t lo, s
         /* The unsigned difference is below span exactly when S <= t < E. */
         for (size_t i = 0; i < n; i++) {
             unsigned ok = (fl[i] & VEX_COL_LIVE) ? ok1 : ok0;
-            cand[i] = (uint8_t)(ok & ((uint64_t)mt[i] - s < span));
+            uint64_t t = (uint64_t)(at[i] + (int64_t)(dt[i] & mdt));
+            cand[i] = (uint8_t)(ok & (t - s < span));
         }
         if (!p->allstatus) {
             /* closed_at as arithmetic: no branch on the row's values. */
-            const int64_t *lt = c->last_ts + lo;
             const int64_t now = c->now_ms, timeout = c->timeout_ms;
             for (size_t i = 0; i < n; i++) {
                 unsigned closed = ((fl[i] & VEX_COL_STATE_MASK) == VEX_STATE_ENDED) |
-                                  (now - lt[i] > timeout);
+                                  (now - (at[i] + (int64_t)dt[i]) > timeout);
                 cand[i] &= (uint8_t)closed;
             }
         }
@@ -777,13 +790,12 @@ static void stage_cand(struct lane *L, const struct vex_columns *c, size_t lo, s
     if (!p->ext)
         return;
     /* Locals: stores through cand (a char pointer) may alias anything. */
-    const int64_t *at = c->attempt_ts + lo, *lt = c->last_ts + lo;
     const int64_t s_ms = p->s_ms, e_ms = p->e_ms, now = c->now_ms, timeout = c->timeout_ms;
     const unsigned want_end = p->want_ended ? C_END : 0, want_con = p->want_concur ? C_CON : 0;
     for (size_t i = 0; i < n; i++) {
         unsigned f = fl[i];
         unsigned ok = (f & VEX_COL_LIVE) ? ok1 : ok0;
-        int64_t t = lt[i];
+        int64_t t = at[i] + (int64_t)dt[i];
         unsigned closed = (f & VEX_COL_STATE_MASK) == VEX_STATE_ENDED || now - t > timeout;
         unsigned end = (f & F_PLAYED) && (uint64_t)t - s < span && closed;
         int64_t ov_lo = at[i] > s_ms ? at[i] : s_ms;
@@ -954,7 +966,8 @@ static void fold_hist(struct lane *L)
  * the compiler read them again. */
 struct sumsrc {
     int ebvs, play, cv, reb, startup, kbps;
-    const int64_t *last;
+    const int64_t *at;
+    const uint32_t *dt;
     const uint32_t *play_ms, *cirr_ms, *vrt_ms, *startup_ms, *known_ms;
     const double *kbps_ms;
     const uint16_t *rebuffers;
@@ -966,10 +979,10 @@ static inline struct sumsrc sumsrc_of(const struct plan *p, const struct vex_col
 {
     struct sumsrc s = {p->need_ebvs,     p->need_play,         p->need_cv,
                        p->need_reb,      p->need_startup,      p->need_kbps,
-                       c->last_ts + lo,  c->play_ms + lo,      c->cirr_ms + lo,
-                       c->vrt_ms + lo,   c->startup_ms + lo,   c->kbps_known_ms + lo,
-                       c->kbps_ms + lo,  c->rebuffers + lo,    c->now_ms,
-                       c->timeout_ms};
+                       c->attempt_ts + lo, c->last_dt + lo,    c->play_ms + lo,
+                       c->cirr_ms + lo,  c->vrt_ms + lo,       c->startup_ms + lo,
+                       c->kbps_known_ms + lo, c->kbps_ms + lo, c->rebuffers + lo,
+                       c->now_ms,        c->timeout_ms};
     return s;
 }
 
@@ -980,7 +993,7 @@ static inline void add_sums(struct vex_acc *a, const struct sumsrc s, size_t r, 
     /* ebvs = closed && !played && !vsf, closed as in closed_at. */
     if (s.ebvs && !(f & (F_PLAYED | F_VSF)))
         a->ebvs += (f & VEX_COL_STATE_MASK) == VEX_STATE_ENDED ||
-                   s.now_ms - s.last[r] > s.timeout_ms;
+                   s.now_ms - (s.at[r] + (int64_t)s.dt[r]) > s.timeout_ms;
     if (s.play)
         a->play_ms += s.play_ms[r];
     if (s.cv) {
@@ -1162,7 +1175,10 @@ static int stage_groups(struct lane *L, const struct vex_columns *c, size_t lo, 
         }
         return 0;
     }
-    const int64_t *mt = p->ended ? c->last_ts : c->attempt_ts;
+    /* Membership time: last_ts (ended) or attempt_ts. */
+    const int64_t *at = c->attempt_ts;
+    const uint32_t *dt = c->last_dt, mdt = p->ended ? UINT32_MAX : 0;
+#define MT(i) (at[i] + (int64_t)(dt[i] & mdt))
     if (p->nkeys == 1 && p->kind[0] == K_TS && L->grid) {
         /* Time buckets alone: the bucket index is the grid cell. */
         for (size_t k = 0; k < ns; k++) {
@@ -1170,7 +1186,7 @@ static int stage_groups(struct lane *L, const struct vex_columns *c, size_t lo, 
                 sg[k] = UINT32_MAX;
                 continue;
             }
-            uint32_t idx = ts_rel(L, mt[lo + sel[k]]);
+            uint32_t idx = ts_rel(L, MT(lo + sel[k]));
             uint32_t v = L->grid[idx];
             if (v)
                 sg[k] = v - 1;
@@ -1188,13 +1204,14 @@ static int stage_groups(struct lane *L, const struct vex_columns *c, size_t lo, 
         }
         for (int j = 0; j < p->nkeys; j++) {
             if (j == p->ts_key)
-                idx[j] = ts_rel(L, mt[i]);
+                idx[j] = ts_rel(L, MT(i));
             else if ((rc = key_idx(L, c, i, j, &idx[j])))
                 return rc;
         }
         if ((rc = group_idx(L, idx, &sg[k])))
             return rc;
     }
+#undef MT
     return 0;
 }
 
@@ -1251,7 +1268,7 @@ static int stage_extras(struct lane *L, const struct vex_columns *c, size_t lo, 
         if (p->want_sinfo && !a->sinfo[g].set) {
             struct vex_sinfo *si = &a->sinfo[g];
             si->attempt_ts = c->attempt_ts[i];
-            si->last_ts = c->last_ts[i];
+            si->last_ts = vex_columns_last_ts(c, i);
             si->play_ms = c->play_ms[i];
             si->closed = (uint8_t)closed_at(c, i);
             si->set = 1;
@@ -1273,14 +1290,16 @@ static void stage_ext0(struct lane *L, const struct vex_columns *c, size_t lo, s
 {
     const struct plan *p = L->p;
     const uint8_t *cand = L->cand;
-    const int64_t *at = c->attempt_ts + lo, *lt = c->last_ts + lo;
+    const int64_t *at = c->attempt_ts + lo;
+    const uint32_t *dt = c->last_dt + lo;
     const int64_t s_ms = p->s_ms, e_ms = p->e_ms;
     uint32_t ended = 0;
     int64_t overlap = 0;
     for (size_t r = 0; r < n; r++) {
         unsigned bits = cand[r];
+        int64_t lt = at[r] + (int64_t)dt[r];
         int64_t ov_lo = at[r] > s_ms ? at[r] : s_ms;
-        int64_t ov_hi = lt[r] < e_ms ? lt[r] : e_ms;
+        int64_t ov_hi = lt < e_ms ? lt : e_ms;
         ended += (bits & C_END) >> 1;
         overlap += (ov_hi - ov_lo) & -(int64_t)((bits & C_CON) >> 2);
     }
@@ -1295,7 +1314,8 @@ static void ext_direct(struct lane *L, const struct vex_columns *c, size_t lo, s
 {
     const struct plan *p = L->p;
     const uint16_t *fl = c->flags + lo;
-    const int64_t *at = c->attempt_ts + lo, *lt = c->last_ts + lo;
+    const int64_t *at = c->attempt_ts + lo;
+    const uint32_t *dt = c->last_dt + lo;
     const uint64_t s = (uint64_t)p->s_ms, span = p->span_ms;
     const int64_t s_ms = p->s_ms, e_ms = p->e_ms, now = c->now_ms, timeout = c->timeout_ms;
     const unsigned ok0 = p->st_ok[0], ok1 = p->st_ok[1];
@@ -1305,7 +1325,7 @@ static void ext_direct(struct lane *L, const struct vex_columns *c, size_t lo, s
     for (size_t i = 0; i < n; i++) {
         unsigned f = fl[i];
         unsigned ok = (f & VEX_COL_LIVE) ? ok1 : ok0;
-        int64_t t = lt[i];
+        int64_t t = at[i] + (int64_t)dt[i];
         unsigned closed = ((f & VEX_COL_STATE_MASK) == VEX_STATE_ENDED) | (now - t > timeout);
         unsigned played = (f & F_PLAYED) != 0;
         unsigned end = played & ((uint64_t)t - s < span) & closed;
@@ -1330,7 +1350,7 @@ static int stage_ext(struct lane *L, const struct vex_columns *c, size_t lo, siz
         if (!(bits & (C_END | C_CON)))
             continue;
         size_t i = lo + L->sel[k];
-        int64_t at = c->attempt_ts[i], lt = c->last_ts[i];
+        int64_t at = c->attempt_ts[i], lt = vex_columns_last_ts(c, i);
         int64_t ov_lo = at > p->s_ms ? at : p->s_ms;
         int64_t ov_hi = lt < p->e_ms ? lt : p->e_ms;
         if (p->ts_key < 0) {

@@ -33,8 +33,7 @@ static void add_row(struct vex_colsums *s, const struct vex_columns *c, size_t i
         s->startup_ms += c->startup_ms[i];
     s->kbps_known_ms += c->kbps_known_ms[i];
     s->kbps_ms += c->kbps_ms[i];
-    if (c->last_ts[i] > c->attempt_ts[i])
-        s->dur_ms += c->last_ts[i] - c->attempt_ts[i];
+    s->dur_ms += c->last_dt[i]; /* last_ts - attempt_ts, never negative in a row */
     if (played || vsf) {
         struct vex_record r;
         memset(&r, 0, sizeof r);
@@ -104,12 +103,12 @@ int vex_colpre_build(const struct vex_columns *c, size_t lo, size_t hi, int key_
     out->at_max = out->lt_max = INT64_MIN;
     for (size_t i = lo; i < hi; i++) {
         int closed = (c->flags[i] & VEX_COL_STATE_MASK) == VEX_STATE_ENDED ||
-                     c->now_ms - c->last_ts[i] > c->timeout_ms;
+                     c->now_ms - vex_columns_last_ts(c, i) > c->timeout_ms;
         if (!closed) {
             rc = VEX_EINVAL;
             goto fail;
         }
-        int64_t at = c->attempt_ts[i], lt = c->last_ts[i];
+        int64_t at = c->attempt_ts[i], lt = vex_columns_last_ts(c, i);
         out->at_min = at < out->at_min ? at : out->at_min;
         out->at_max = at > out->at_max ? at : out->at_max;
         out->lt_min = lt < out->lt_min ? lt : out->lt_min;

@@ -1,7 +1,7 @@
 /* table.c - per-customer session table and the order-independent
  * sessionizer, stored as columns.
  *
- * Row i of every column is session i, whose sid is the string sref[i] in the
+ * Row i of every column is session i, whose sid is the i-th string of the
  * sid arena (found by the sid index below). The record columns always hold
  * the "full" machine: the prefix plus the pending events applied. A regular
  * session (all events so far arrived in seq order from 0) has prefix ==
@@ -11,14 +11,15 @@
  * (struct ext) until its gaps fill.
  *
  * Memory is what a session costs here (issue 4): columns are as narrow as
- * the values usually are (32-bit durations, 16-bit counters, 16-bit
- * dimension codes while a column has few values, 32-bit sessionizer
+ * the values usually are (32-bit durations, 16-bit counters, 8-, 16- or
+ * 24-bit dimension codes while they fit, 16- and 32-bit sessionizer
  * fields), and what does not fit goes, exactly, to a side table by row
  * (struct wide); sessions whose record does not fit are handed to scans as
  * records. Runs of sessions that can no longer change without a new event
  * form frozen blocks with pre-aggregates (vex_table_freeze, colpre.c). */
 #include "session/table.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +38,10 @@
 #define F_DIRTY 0x1000u
 #define F_UNPUSHED 0x2000u
 #define F_WIDE 0x4000u /* the record's durations or counters are in `wides`, not the columns */
+/* Checkpointed to the partition of the day of attempt_ts: what a checkpoint
+ * and every loaded row set, so no column of saved days is needed. A row saved
+ * to another day (its attempt_ts moved since) keeps that day in `wides`. */
+#define F_SAVED 0x8000u
 
 struct ext {
     struct vex_machine prefix;
@@ -49,32 +54,45 @@ struct ext {
     uint32_t ip_fb;       /* code of the client address of the lowest-seq event */
 };
 
-/* The durations and counters of a session that does not fit the narrow
- * columns (49.7 days of play, 65,535 rebuffers): rare, so kept aside, found
- * by row through a small hash. Once made, an entry stays with its row. */
+/* The last time, durations and counters of a session that does not fit the
+ * narrow columns (49.7 days of play, 65,535 rebuffers, a last_ts below
+ * attempt_ts or 49.7 days after it): rare, so kept aside, found by row
+ * through a small hash. Once made, an entry stays with its row. */
 struct wide {
     size_t row;
+    int64_t last_ts;                                             /* valid with F_WIDE */
     int64_t startup_ms, play_ms, cirr_ms, vrt_ms, kbps_known_ms; /* valid with F_WIDE */
     uint32_t rebuffers, seeks, warnings;
     /* Sessionizer values that do not fit their column (which then holds its
-     * sentinel, PN_SIDE, LC_SIDE, a NaN). */
+     * sentinel, PN_SIDE, LC_SIDE, KBPS_SIDE). */
     int64_t prefix_next, last_change;
     double kbps;
+    /* The day of the partition the row was checkpointed to, when it is not
+     * the day of attempt_ts (valid with saved_aside, and without F_SAVED). */
+    int64_t saved_day;
+    int saved_aside;
 };
 
-#define PN_SIDE UINT32_MAX
+#define PN_SIDE UINT16_MAX   /* 65,535 events or more: a week of 10 s heartbeats */
+#define KBPS_SIDE UINT16_MAX /* a bitrate that is not a whole number of kbps below 65,535 */
 #define LC_SIDE INT32_MIN
 #define LC_ZERO (INT32_MIN + 1) /* a last change of 0: never changed */
 #define LC_CHUNK_BITS 16        /* rows share a last_change base per 65,536 */
 
 /* A dimension column. Most dimensions of a customer have few values (CDNs,
- * platforms, countries, assets), so a column starts with 16-bit codes local
+ * platforms, countries, assets), so a column starts with 8-bit codes local
  * to it (local 0 is "", global code 0) and a map to the codes of the
- * table's string pool; on its 65,537th value it turns into 32-bit global
- * codes for good (addresses, subscriber ids). */
+ * table's string pool; on its 257th value it turns into 16-bit local codes
+ * (assets, titles), on its 65,537th into global codes (addresses,
+ * subscriber ids), each for good: 3 bytes a row (little-endian) while every
+ * code it holds is below 2^24, 32 bits after. The stage is the first of
+ * c32, c24, c16 set; c8 otherwise (all are NULL before the first row). */
+#define C24_LIMIT (1u << 24)
 struct dcol {
+    uint8_t *c8;   /* local codes, while few */
     uint16_t *c16; /* local codes, while narrow */
-    uint32_t *c32; /* global codes, once wide */
+    uint8_t *c24;  /* global codes, 3 bytes each, once wide */
+    uint32_t *c32; /* global codes, once wider */
     uint32_t *glob; /* local -> global code */
     uint32_t nloc, capglob;
     uint32_t *hash; /* local + 1 by the global code's hash, 0 empty */
@@ -90,31 +108,35 @@ struct blk {
 };
 
 struct vex_table {
-    /* Sids: NUL-terminated in blocks that never move (VEX_SID_REF_BITS of
-     * offset, the rest the block), sref[row] where; slots index them by
-     * hash (row + 1, 0 empty; hashes are recomputed on growth). A sid costs
-     * its bytes, 4 bytes of sref and ~5-10 of index: no pointer, no length. */
+    /* Sids: NUL-terminated, in row order, in blocks that never move
+     * (sblkused[b] bytes used of block b); sanchor[g] references the sid of
+     * row g * VEX_SID_GROUP (VEX_SID_REF_BITS of offset, the rest the block)
+     * and the others of its group follow it (vex_sid_at). Slots index them
+     * by hash (row + 1, 0 empty; hashes are recomputed on growth). A sid
+     * costs its bytes, half a byte of anchor and ~5-10 of index: no pointer,
+     * no length. */
     char **sblocks;
+    uint32_t *sblkused;
     size_t nsblocks, capsblocks, sused; /* bytes used of the last block */
-    uint32_t *sref;
+    uint32_t *sanchor;
     uint32_t *sslots;
     size_t nsslots;
     struct vex_strpool *vals; /* dimension values */
     size_t n, cap;
     /* record columns (the full machine) */
-    int64_t *attempt_ts, *last_ts;
+    int64_t *attempt_ts;
+    uint32_t *last_dt; /* last_ts - attempt_ts; see F_WIDE */
     uint32_t *startup_ms, *play_ms, *cirr_ms, *vrt_ms, *kbps_known_ms; /* see F_WIDE */
     double *kbps_ms;
     uint16_t *rebuffers, *seeks, *warnings; /* see F_WIDE */
     uint16_t *flags;
     struct dcol dims[VEX_DIM_COUNT];
     /* sessionizer bookkeeping, narrow with exact values aside (struct wide) */
-    uint32_t *prefix_next;
+    uint16_t *prefix_next;
     int32_t *last_change; /* from lc_base of the row's chunk */
     int64_t *lc_base;     /* per chunk of 1 << LC_CHUNK_BITS rows; INT64_MIN: unset */
     size_t nlc_base;
-    float *kbps;          /* current bitrate of the machine */
-    int32_t *saved_day;
+    uint16_t *kbps;       /* current bitrate of the machine, whole kbps */
     /* Irregular rows' extensions: exts[slot], found from the row through an
      * open-addressing map (row + 1 -> slot; XTOMB marks a removed entry):
      * regular rows, nearly all of them, cost nothing. */
@@ -133,7 +155,6 @@ struct vex_table {
     size_t nwslots;
 };
 
-#define SAVED_NEVER INT32_MIN
 
 /* ---- dimension columns ---- */
 
@@ -162,17 +183,64 @@ static int dims_init(struct vex_table *t)
     return 0;
 }
 
+static inline uint32_t c24_get(const uint8_t *c, size_t i)
+{
+    return (uint32_t)c[3 * i] | (uint32_t)c[3 * i + 1] << 8 | (uint32_t)c[3 * i + 2] << 16;
+}
+
+static inline void c24_set(uint8_t *c, size_t i, uint32_t v)
+{
+    c[3 * i] = (uint8_t)v;
+    c[3 * i + 1] = (uint8_t)(v >> 8);
+    c[3 * i + 2] = (uint8_t)(v >> 16);
+}
+
 static inline uint32_t dim_get(const struct vex_table *t, int d, size_t i)
 {
     const struct dcol *dc = &t->dims[d];
-    return dc->c32 ? dc->c32[i] : dc->glob[dc->c16[i]];
+    if (dc->c32)
+        return dc->c32[i];
+    if (dc->c24)
+        return c24_get(dc->c24, i);
+    return dc->glob[dc->c16 ? dc->c16[i] : dc->c8[i]];
 }
 
-/* dim_widen turns column d into global codes, for good. */
+/* dim_widen16 turns the 8-bit local codes of column d into 16-bit ones. */
+static int dim_widen16(struct vex_table *t, int d)
+{
+    struct dcol *dc = &t->dims[d];
+    uint16_t *c16 = malloc((t->cap ? t->cap : 1) * sizeof *c16);
+    if (!c16)
+        return VEX_ENOMEM;
+    for (size_t i = 0; i < t->n; i++)
+        c16[i] = dc->c8[i];
+    free(dc->c8);
+    dc->c8 = NULL;
+    dc->c16 = c16;
+    return 0;
+}
+
+/* dim_widen turns column d (16-bit) into global codes, for good: 24-bit
+ * while the pool's codes fit (every code the column will hold until then
+ * is one of them). */
 static int dim_widen(struct vex_table *t, int d)
 {
     struct dcol *dc = &t->dims[d];
-    uint32_t *c32 = malloc((t->cap ? t->cap : 1) * sizeof *c32);
+    size_t cap = t->cap ? t->cap : 1;
+    if (vex_strpool_count(t->vals) <= C24_LIMIT) {
+        uint8_t *c24 = malloc(3 * cap);
+        if (!c24)
+            return VEX_ENOMEM;
+        for (size_t i = 0; i < t->n; i++)
+            c24_set(c24, i, dc->glob[dc->c16[i]]);
+        free(dc->c16);
+        free(dc->glob);
+        free(dc->hash);
+        memset(dc, 0, sizeof *dc);
+        dc->c24 = c24;
+        return 0;
+    }
+    uint32_t *c32 = malloc(cap * sizeof *c32);
     if (!c32)
         return VEX_ENOMEM;
     for (size_t i = 0; i < t->n; i++)
@@ -185,13 +253,37 @@ static int dim_widen(struct vex_table *t, int d)
     return 0;
 }
 
+/* dim_widen32 turns the 24-bit global codes of column d into 32-bit ones. */
+static int dim_widen32(struct vex_table *t, int d)
+{
+    struct dcol *dc = &t->dims[d];
+    uint32_t *c32 = malloc((t->cap ? t->cap : 1) * sizeof *c32);
+    if (!c32)
+        return VEX_ENOMEM;
+    for (size_t i = 0; i < t->n; i++)
+        c32[i] = c24_get(dc->c24, i);
+    free(dc->c24);
+    dc->c24 = NULL;
+    dc->c32 = c32;
+    return 0;
+}
+
 /* dim_prep makes global code `glob` storable in column d (dim_set then
  * cannot fail): a local code for it, or the column widened. VEX_ENOMEM. */
 static int dim_prep(struct vex_table *t, int d, uint32_t glob)
 {
     struct dcol *dc = &t->dims[d];
-    if (dc->c32 || dc->hash[dslot(dc, glob)])
+    if (dc->c32)
         return 0;
+    if (dc->c24)
+        return glob < C24_LIMIT ? 0 : dim_widen32(t, d);
+    if (dc->hash[dslot(dc, glob)])
+        return 0;
+    if (!dc->c16 && dc->nloc > UINT8_MAX) {
+        int rc = dim_widen16(t, d);
+        if (rc)
+            return rc;
+    }
     if (dc->nloc > UINT16_MAX)
         return dim_widen(t, d);
     if (dc->nloc == dc->capglob) {
@@ -223,8 +315,12 @@ static inline void dim_set(struct vex_table *t, int d, size_t i, uint32_t glob)
     struct dcol *dc = &t->dims[d];
     if (dc->c32)
         dc->c32[i] = glob;
-    else
+    else if (dc->c24)
+        c24_set(dc->c24, i, glob);
+    else if (dc->c16)
         dc->c16[i] = (uint16_t)(dc->hash[dslot(dc, glob)] - 1);
+    else
+        dc->c8[i] = (uint8_t)(dc->hash[dslot(dc, glob)] - 1);
 }
 
 int vex_table_create(struct vex_table **out)
@@ -262,7 +358,7 @@ void vex_table_destroy(struct vex_table *t)
     free(t->wides);
     free(t->wslots);
     free(t->attempt_ts);
-    free(t->last_ts);
+    free(t->last_dt);
     free(t->startup_ms);
     free(t->play_ms);
     free(t->cirr_ms);
@@ -276,20 +372,22 @@ void vex_table_destroy(struct vex_table *t)
     free(t->warnings);
     free(t->flags);
     for (int d = 0; d < VEX_DIM_COUNT; d++) {
+        free(t->dims[d].c8);
         free(t->dims[d].c16);
+        free(t->dims[d].c24);
         free(t->dims[d].c32);
         free(t->dims[d].glob);
         free(t->dims[d].hash);
     }
     free(t->prefix_next);
     free(t->last_change);
-    free(t->saved_day);
     free(t->xkey);
     free(t->xval);
     for (size_t b = 0; b < t->nsblocks; b++)
         free(t->sblocks[b]);
     free(t->sblocks);
-    free(t->sref);
+    free(t->sanchor);
+    free(t->sblkused);
     free(t->sslots);
     vex_strpool_destroy(t->vals);
     free(t);
@@ -301,8 +399,8 @@ size_t vex_table_count(const struct vex_table *t)
 }
 
 #define ROW_BYTES                                                                      \
-    (2 * sizeof(int64_t) + 5 * sizeof(uint32_t) + sizeof(double) + 4 * sizeof(uint16_t) + \
-     VEX_DIM_COUNT * sizeof(uint16_t) + 3 * sizeof(uint32_t) + sizeof(float))
+    (sizeof(int64_t) + 6 * sizeof(uint32_t) + sizeof(double) + 4 * sizeof(uint16_t) +     \
+     VEX_DIM_COUNT * sizeof(uint16_t) + sizeof(uint32_t) + 2 * sizeof(uint16_t))
 
 size_t vex_table_memory(const struct vex_table *t)
 {
@@ -319,21 +417,22 @@ void vex_table_memory_detail(const struct vex_table *t, struct vex_table_mem *m)
     memset(m, 0, sizeof *m);
     m->rows = t->n;
     m->cap = t->cap;
-    m->record_cols = t->cap * (2 * sizeof(int64_t) + 5 * sizeof(uint32_t) + sizeof(double) +
+    m->record_cols = t->cap * (sizeof(int64_t) + 6 * sizeof(uint32_t) + sizeof(double) +
                                3 * sizeof(uint16_t) + sizeof(uint16_t));
     for (int d = 0; d < VEX_DIM_COUNT; d++) {
         const struct dcol *dc = &t->dims[d];
-        m->dim_cols += dc->c32 ? t->cap * sizeof(uint32_t)
-                               : t->cap * sizeof(uint16_t) + dc->capglob * sizeof(uint32_t) +
-                                     dc->nhash * sizeof(uint32_t);
+        m->dim_cols += dc->c32   ? t->cap * sizeof(uint32_t)
+                       : dc->c24 ? t->cap * 3
+                       : (dc->c16 ? t->cap * sizeof(uint16_t) : t->cap * sizeof(uint8_t)) +
+                             dc->capglob * sizeof(uint32_t) + dc->nhash * sizeof(uint32_t);
     }
     m->wide = t->capwides * sizeof *t->wides + t->nwslots * sizeof *t->wslots;
-    m->sessionizer = t->cap * (sizeof(uint32_t) + sizeof(int32_t) + sizeof(int32_t) +
-                               sizeof(float)) +
+    m->sessionizer = t->cap * (sizeof(uint16_t) + sizeof(int32_t) + sizeof(uint16_t)) +
                      t->nlc_base * sizeof(int64_t);
     m->sid_pool = t->nsblocks * ((size_t)1 << VEX_SID_REF_BITS) +
-                  t->capsblocks * sizeof *t->sblocks + t->nsslots * sizeof *t->sslots +
-                  t->cap * sizeof *t->sref;
+                  t->capsblocks * (sizeof *t->sblocks + sizeof *t->sblkused) +
+                  t->nsslots * sizeof *t->sslots +
+                  (t->cap / VEX_SID_GROUP + 1) * sizeof *t->sanchor;
     m->val_pool = vex_strpool_bytes(t->vals);
     m->sids = t->n;
     m->vals = vex_strpool_count(t->vals);
@@ -367,7 +466,7 @@ static int reserve_rows(struct vex_table *t, size_t cap)
     int rc = 0;
 #define G(field) rc = rc ? rc : grow((void **)&t->field, sizeof *t->field, cap)
     G(attempt_ts);
-    G(last_ts);
+    G(last_dt);
     G(startup_ms);
     G(play_ms);
     G(cirr_ms);
@@ -381,13 +480,15 @@ static int reserve_rows(struct vex_table *t, size_t cap)
     G(flags);
     G(prefix_next);
     G(last_change);
-    G(saved_day);
-    G(sref);
 #undef G
+    if (!rc)
+        rc = grow((void **)&t->sanchor, sizeof *t->sanchor, cap / VEX_SID_GROUP + 1);
     for (int d = 0; d < VEX_DIM_COUNT && !rc; d++) {
         struct dcol *dc = &t->dims[d];
-        rc = dc->c32 ? grow((void **)&dc->c32, sizeof *dc->c32, cap)
-                     : grow((void **)&dc->c16, sizeof *dc->c16, cap);
+        rc = dc->c32   ? grow((void **)&dc->c32, sizeof *dc->c32, cap)
+             : dc->c24 ? grow((void **)&dc->c24, 3, cap)
+             : dc->c16 ? grow((void **)&dc->c16, sizeof *dc->c16, cap)
+                       : grow((void **)&dc->c8, sizeof *dc->c8, cap);
     }
     size_t nb = (cap >> LC_CHUNK_BITS) + 1;
     if (!rc && nb > t->nlc_base && !(rc = grow((void **)&t->lc_base, sizeof *t->lc_base, nb))) {
@@ -423,8 +524,7 @@ int vex_table_reserve(struct vex_table *t, size_t more)
 
 static const char *sid_of(const struct vex_table *t, size_t row)
 {
-    uint32_t ref = t->sref[row];
-    return t->sblocks[ref >> VEX_SID_REF_BITS] + (ref & VEX_SID_REF_MASK);
+    return vex_sid_at(t->sanchor, (const char *const *)t->sblocks, t->sblkused, row);
 }
 
 /* sid_slot is the index slot of sid s[0..len) with hash h: its row's, or
@@ -461,12 +561,20 @@ static int sid_grow_index(struct vex_table *t)
     free(t->sslots);
     t->sslots = slots;
     t->nsslots = n;
+    /* The arena in row order, from its start. */
+    size_t b = 0, off = 0;
     for (size_t r = 0; r < t->n; r++) {
-        const char *x = sid_of(t, r);
-        size_t j = vex_hash_bytes(x, strlen(x)) & (n - 1);
+        const char *x = t->sblocks[b] + off;
+        size_t len = strlen(x);
+        size_t j = vex_hash_bytes(x, len) & (n - 1);
         while (slots[j])
             j = (j + 1) & (n - 1);
         slots[j] = (uint32_t)r + 1;
+        off += len + 1;
+        if (off == t->sblkused[b]) {
+            b++;
+            off = 0;
+        }
     }
     return 0;
 }
@@ -485,6 +593,10 @@ static int sid_store(struct vex_table *t, const char *s, size_t len, uint32_t *r
             if (!v)
                 return VEX_ENOMEM;
             t->sblocks = v;
+            uint32_t *u = realloc(t->sblkused, cap * sizeof *u);
+            if (!u)
+                return VEX_ENOMEM;
+            t->sblkused = u;
             t->capsblocks = cap;
         }
         char *b = malloc(len + 1 > SID_BLOCK ? len + 1 : SID_BLOCK);
@@ -498,6 +610,7 @@ static int sid_store(struct vex_table *t, const char *s, size_t len, uint32_t *r
     dst[len] = '\0';
     *ref = (uint32_t)((t->nsblocks - 1) << VEX_SID_REF_BITS | t->sused);
     t->sused += len + 1;
+    t->sblkused[t->nsblocks - 1] = (uint32_t)t->sused;
     return 0;
 }
 
@@ -514,10 +627,14 @@ static long find_or_add(struct vex_table *t, const char *sid, size_t len)
     if (t->sslots[j])
         return (long)(t->sslots[j] - 1);
     size_t i = t->n;
-    if ((rc = sid_store(t, sid, len, &t->sref[i])))
+    uint32_t ref;
+    if ((rc = sid_store(t, sid, len, &ref)))
         return rc;
+    if (i % VEX_SID_GROUP == 0)
+        t->sanchor[i / VEX_SID_GROUP] = ref;
     t->sslots[j] = (uint32_t)i + 1;
-    t->attempt_ts[i] = t->last_ts[i] = 0;
+    t->attempt_ts[i] = 0;
+    t->last_dt[i] = 0;
     t->startup_ms[i] = t->play_ms[i] = 0;
     t->cirr_ms[i] = t->vrt_ms[i] = t->kbps_known_ms[i] = 0;
     t->kbps_ms[i] = 0;
@@ -528,7 +645,6 @@ static long find_or_add(struct vex_table *t, const char *sid, size_t len)
         dim_set(t, d, i, 0);
     t->prefix_next[i] = 0;
     t->last_change[i] = LC_ZERO;
-    t->saved_day[i] = SAVED_NEVER;
     t->n++;
     return (long)i;
 }
@@ -579,7 +695,9 @@ static int wide_reserve(struct vex_table *t)
 
 static int narrow_ok(const struct vex_machine *m)
 {
-    return m->startup_ms >= 0 && m->startup_ms <= UINT32_MAX && m->play_ms >= 0 &&
+    return m->last_ts >= m->attempt_ts &&
+           (uint64_t)m->last_ts - (uint64_t)m->attempt_ts <= UINT32_MAX &&
+           m->startup_ms >= 0 && m->startup_ms <= UINT32_MAX && m->play_ms >= 0 &&
            m->play_ms <= UINT32_MAX && m->cirr_ms >= 0 && m->cirr_ms <= UINT32_MAX &&
            m->vrt_ms >= 0 && m->vrt_ms <= UINT32_MAX && m->kbps_known_ms >= 0 &&
            m->kbps_known_ms <= UINT32_MAX && m->rebuffers <= UINT16_MAX &&
@@ -601,7 +719,7 @@ static struct wide *side_of(struct vex_table *t, size_t i)
 
 static int64_t pn_get(const struct vex_table *t, size_t i)
 {
-    uint32_t v = t->prefix_next[i];
+    uint16_t v = t->prefix_next[i];
     return v != PN_SIDE ? v : wide_find(t, i)->prefix_next;
 }
 
@@ -609,7 +727,7 @@ static int64_t pn_get(const struct vex_table *t, size_t i)
 static void pn_set(struct vex_table *t, size_t i, int64_t v)
 {
     if (v >= 0 && v < PN_SIDE) {
-        t->prefix_next[i] = (uint32_t)v;
+        t->prefix_next[i] = (uint16_t)v;
     } else {
         side_of(t, i)->prefix_next = v;
         t->prefix_next[i] = PN_SIDE;
@@ -649,21 +767,29 @@ static void lc_set(struct vex_table *t, size_t i, int64_t v)
 
 static double kbps_get(const struct vex_table *t, size_t i)
 {
-    float v = t->kbps[i];
-    return v == v ? (double)v : wide_find(t, i)->kbps;
+    uint16_t v = t->kbps[i];
+    return v != KBPS_SIDE ? (double)v : wide_find(t, i)->kbps;
 }
 
-/* kbps_set keeps the bitrate as a float when that is exact (bitrates are
- * mostly whole numbers), else aside (wide_reserve() first). */
+/* kbps_set keeps the bitrate in 16 bits when it is a whole number of kbps
+ * below 65,535 (a bitrate ladder's rungs are), else aside (wide_reserve()
+ * first). */
 static void kbps_set(struct vex_table *t, size_t i, double v)
 {
-    float f = (float)v;
-    if ((double)f == v) {
-        t->kbps[i] = f;
+    /* -0.0 compares equal to 0 but is another value: it goes aside. */
+    if (v >= 0 && v < KBPS_SIDE && v == (double)(uint16_t)v && !signbit(v)) {
+        t->kbps[i] = (uint16_t)v;
     } else {
         side_of(t, i)->kbps = v;
-        t->kbps[i] = __builtin_nanf("");
+        t->kbps[i] = KBPS_SIDE;
     }
+}
+
+/* lt_get is last_ts of row i. */
+static int64_t lt_get(const struct vex_table *t, size_t i)
+{
+    return (t->flags[i] & F_WIDE) ? wide_find(t, i)->last_ts
+                                  : t->attempt_ts[i] + (int64_t)t->last_dt[i];
 }
 
 /* The full machine of row i, from the columns. */
@@ -671,8 +797,8 @@ static void load_machine(const struct vex_table *t, size_t i, struct vex_machine
 {
     uint16_t f = t->flags[i];
     m->attempt_ts = t->attempt_ts[i];
-    m->last_ts = t->last_ts[i];
     const struct wide *w = (f & F_WIDE) ? wide_find(t, i) : NULL;
+    m->last_ts = w ? w->last_ts : t->attempt_ts[i] + (int64_t)t->last_dt[i];
     if (w) {
         m->startup_ms = w->startup_ms;
         m->play_ms = w->play_ms;
@@ -703,16 +829,30 @@ static void load_machine(const struct vex_table *t, size_t i, struct vex_machine
     m->errors = (f & VEX_COL_ERRORS) != 0;
 }
 
+#define DAY_MS 86400000LL
+
+static int64_t day_of(int64_t ms)
+{
+    return ms >= 0 ? ms / DAY_MS : -((-ms + DAY_MS - 1) / DAY_MS);
+}
+
 /* store_machine writes the full machine of row i. Callers made room with
- * wide_reserve() first, for a machine that may not fit the columns. */
+ * wide_reserve() first, for a machine that may not fit the columns (or an
+ * attempt_ts that leaves the day the row was checkpointed to: F_SAVED). */
 static void store_machine(struct vex_table *t, size_t i, const struct vex_machine *m)
 {
+    if ((t->flags[i] & F_SAVED) && day_of(m->attempt_ts) != day_of(t->attempt_ts[i])) {
+        struct wide *w = side_of(t, i);
+        w->saved_day = day_of(t->attempt_ts[i]);
+        w->saved_aside = 1;
+        t->flags[i] &= (uint16_t)~F_SAVED;
+    }
     t->attempt_ts[i] = m->attempt_ts;
-    t->last_ts[i] = m->last_ts;
     t->kbps_ms[i] = m->kbps_ms;
     kbps_set(t, i, m->kbps);
     uint16_t wide = 0;
     if (narrow_ok(m)) {
+        t->last_dt[i] = (uint32_t)((uint64_t)m->last_ts - (uint64_t)m->attempt_ts);
         t->startup_ms[i] = (uint32_t)m->startup_ms;
         t->play_ms[i] = (uint32_t)m->play_ms;
         t->cirr_ms[i] = (uint32_t)m->cirr_ms;
@@ -723,6 +863,7 @@ static void store_machine(struct vex_table *t, size_t i, const struct vex_machin
         t->warnings[i] = (uint16_t)m->warnings;
     } else {
         struct wide *w = side_of(t, i);
+        w->last_ts = m->last_ts;
         w->startup_ms = m->startup_ms;
         w->play_ms = m->play_ms;
         w->cirr_ms = m->cirr_ms;
@@ -732,13 +873,14 @@ static void store_machine(struct vex_table *t, size_t i, const struct vex_machin
         w->seeks = m->seeks;
         w->warnings = m->warnings;
         /* The columns hold zeros: scans hand the row out as a record. */
+        t->last_dt[i] = 0;
         t->startup_ms[i] = t->play_ms[i] = t->cirr_ms[i] = t->vrt_ms[i] = 0;
         t->kbps_known_ms[i] = 0;
         t->rebuffers[i] = t->seeks[i] = t->warnings[i] = 0;
         wide = F_WIDE;
     }
-    uint16_t keep =
-        t->flags[i] & (VEX_COL_LIVE | F_LIVE_KNOWN | F_IP_EXPLICIT | F_DIRTY | F_UNPUSHED);
+    uint16_t keep = t->flags[i] & (VEX_COL_LIVE | F_LIVE_KNOWN | F_IP_EXPLICIT | F_DIRTY |
+                                   F_UNPUSHED | F_SAVED);
     t->flags[i] = (uint16_t)(keep | wide | (m->state & VEX_COL_STATE_MASK) |
                              (m->started ? F_STARTED : 0) | (m->has_kbps ? F_HAS_KBPS : 0) |
                              (m->played ? VEX_COL_PLAYED : 0) | (m->vsf ? VEX_COL_VSF : 0) |
@@ -932,7 +1074,8 @@ static int64_t fold(struct ext *x, int64_t prefix_next)
 
 static void set_live(struct vex_table *t, size_t i, int live)
 {
-    t->flags[i] = (uint16_t)((t->flags[i] & ~VEX_COL_LIVE) | F_LIVE_KNOWN | (live ? VEX_COL_LIVE : 0));
+    t->flags[i] =
+        (uint16_t)((t->flags[i] & ~VEX_COL_LIVE) | F_LIVE_KNOWN | (live ? VEX_COL_LIVE : 0));
 }
 
 /* apply_regular: the event continues the contiguous prefix of a regular
@@ -1109,7 +1252,7 @@ void vex_table_columns(const struct vex_table *t, int64_t now_ms, int64_t timeou
     memset(c, 0, sizeof *c);
     c->rows = t->n;
     c->attempt_ts = t->attempt_ts;
-    c->last_ts = t->last_ts;
+    c->last_dt = t->last_dt;
     c->startup_ms = t->startup_ms;
     c->play_ms = t->play_ms;
     c->cirr_ms = t->cirr_ms;
@@ -1123,11 +1266,15 @@ void vex_table_columns(const struct vex_table *t, int64_t now_ms, int64_t timeou
     for (int d = 0; d < VEX_DIM_COUNT; d++) {
         const struct dcol *dc = &t->dims[d];
         c->dims[d] = dc->c32;
+        c->dims24[d] = dc->c24;
         c->dims16[d] = dc->c16;
+        c->dims8[d] = dc->c8;
         c->dmap16[d] = dc->glob;
     }
-    c->sid_ref = t->sref;
+    c->sid_anchor = t->sanchor;
     c->sid_blocks = (const char *const *)t->sblocks;
+    c->sid_used = t->sblkused;
+    c->sid_row0 = 0;
     c->dict = vex_strpool_strings(t->vals);
     c->dict_size = vex_strpool_count(t->vals);
     c->now_ms = now_ms;
@@ -1140,7 +1287,7 @@ static void run_of(const struct vex_columns *all, size_t lo, size_t hi, struct v
     *c = *all;
     c->rows = hi - lo;
     c->attempt_ts += lo;
-    c->last_ts += lo;
+    c->last_dt += lo;
     c->startup_ms += lo;
     c->play_ms += lo;
     c->cirr_ms += lo;
@@ -1154,10 +1301,14 @@ static void run_of(const struct vex_columns *all, size_t lo, size_t hi, struct v
     for (int d = 0; d < VEX_DIM_COUNT; d++) {
         if (c->dims[d])
             c->dims[d] += lo;
-        else
+        else if (c->dims24[d])
+            c->dims24[d] += 3 * lo;
+        else if (c->dims16[d])
             c->dims16[d] += lo;
+        else if (c->dims8[d])
+            c->dims8[d] += lo;
     }
-    c->sid_ref += lo;
+    c->sid_row0 += lo;
     c->pre = NULL;
 }
 
@@ -1237,13 +1388,6 @@ int vex_table_scan_columns(const struct vex_table *t, int64_t now_ms, int64_t ti
     return rc;
 }
 
-#define DAY_MS 86400000LL
-
-static int64_t day_of(int64_t ms)
-{
-    return ms >= 0 ? ms / DAY_MS : -((-ms + DAY_MS - 1) / DAY_MS);
-}
-
 /* frozen_ok: row i is closed whatever the clock does within quiet_ms, has
  * nothing pending and has not changed for quiet_ms. */
 static int frozen_ok(const struct vex_table *t, size_t i, int64_t now_ms, int64_t timeout_ms,
@@ -1253,7 +1397,7 @@ static int frozen_ok(const struct vex_table *t, size_t i, int64_t now_ms, int64_
     if (ext_of(t, i) || !(f & F_STARTED) || (f & F_WIDE) || now_ms - lc_get(t, i) <= quiet_ms)
         return 0;
     return (f & VEX_COL_STATE_MASK) == VEX_STATE_ENDED ||
-           now_ms - t->last_ts[i] > timeout_ms + quiet_ms;
+           now_ms - lt_get(t, i) > timeout_ms + quiet_ms;
 }
 
 static int blk_cmp(const void *x, const void *y)
@@ -1341,8 +1485,9 @@ int vex_table_scan(struct vex_table *t, int64_t from_ms, int64_t to_ms, int64_t 
     size_t nb = 0;
     for (size_t i = 0; i < t->n; i++) {
         /* A client clock may go back: last_ts can be below attempt_ts. */
-        int64_t lo = t->attempt_ts[i] < t->last_ts[i] ? t->attempt_ts[i] : t->last_ts[i];
-        int64_t hi = t->attempt_ts[i] < t->last_ts[i] ? t->last_ts[i] : t->attempt_ts[i];
+        int64_t lt = lt_get(t, i);
+        int64_t lo = t->attempt_ts[i] < lt ? t->attempt_ts[i] : lt;
+        int64_t hi = t->attempt_ts[i] < lt ? lt : t->attempt_ts[i];
         if (!(t->flags[i] & F_STARTED) || hi < from_ms || lo >= to_ms)
             continue;
         vex_table_record(t, i, now_ms, timeout_ms, &batch[nb++]);
@@ -1473,13 +1618,30 @@ int vex_table_dirty(const struct vex_table *t, size_t i)
 
 int64_t vex_table_saved_day(const struct vex_table *t, size_t i)
 {
-    return t->saved_day[i] == SAVED_NEVER ? INT64_MIN : t->saved_day[i];
+    if (t->flags[i] & F_SAVED)
+        return day_of(t->attempt_ts[i]);
+    const struct wide *w = wide_find(t, i);
+    return w && w->saved_aside ? w->saved_day : INT64_MIN;
 }
 
-void vex_table_mark_saved(struct vex_table *t, size_t i, int64_t day)
+int vex_table_mark_saved(struct vex_table *t, size_t i, int64_t day)
 {
-    t->flags[i] &= (uint16_t)~F_DIRTY;
-    t->saved_day[i] = (int32_t)day;
+    struct wide *w = wide_find(t, i);
+    if (day == day_of(t->attempt_ts[i])) {
+        if (w)
+            w->saved_aside = 0;
+        t->flags[i] = (uint16_t)((t->flags[i] & ~F_DIRTY) | F_SAVED);
+        return 0;
+    }
+    if (!w) {
+        if (wide_reserve(t))
+            return VEX_ENOMEM;
+        w = side_of(t, i);
+    }
+    w->saved_day = day;
+    w->saved_aside = 1;
+    t->flags[i] &= (uint16_t)~(F_DIRTY | F_SAVED);
+    return 0;
 }
 
 int64_t vex_table_last_change(const struct vex_table *t, size_t i)

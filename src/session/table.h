@@ -88,7 +88,7 @@ struct vex_table_mem {
     size_t record_cols; /* times, durations, counters, kbps_ms, flags */
     size_t dim_cols;    /* the 13 dimension code columns */
     size_t wide;        /* sessions too wide for the narrow columns */
-    size_t sessionizer; /* prefix_next, last_change, saved_day, current kbps */
+    size_t sessionizer; /* prefix_next, last_change, current kbps */
     size_t sid_pool;    /* the sid strings and their index */
     size_t val_pool;    /* the dimension strings and their index */
     size_t sids, vals;  /* strings in each pool */
@@ -146,7 +146,11 @@ void vex_table_mark_unpushed_since(struct vex_table *t, int64_t since_ms);
  * to. */
 int vex_table_dirty(const struct vex_table *t, size_t i);
 int64_t vex_table_saved_day(const struct vex_table *t, size_t i);
-void vex_table_mark_saved(struct vex_table *t, size_t i, int64_t day);
+/* vex_table_mark_saved records that session i was written to the partition
+ * of `day` and clears its dirty mark. It fails (VEX_ENOMEM, nothing changed)
+ * only when day is not the day of the session's attempt_ts (that case keeps
+ * the day in a side table). */
+int vex_table_mark_saved(struct vex_table *t, size_t i, int64_t day);
 /* vex_table_mark_dirty makes the next checkpoint write session i. */
 void vex_table_mark_dirty(struct vex_table *t, size_t i);
 

@@ -31,18 +31,24 @@ struct qc_run {
     struct vex_columns c;
     struct vex_strpool *dict, *sids;
     int64_t *i64;
+    uint32_t *ldt; /* last_ts - attempt_ts */
     double *kbps;
     uint32_t *u32;
     uint16_t *u16;
     uint16_t *flags;
     uint16_t *d16;  /* 16-bit dimension columns (runs with an odd salt) */
+    uint8_t *d8;    /* 8-bit ones (odd salt, dimensions with <= 256 values) */
     uint32_t *dmap; /* their local -> dictionary code maps */
+    uint8_t *d24;   /* 24-bit dictionary codes (odd salt), 3 bytes a row */
     struct vex_record *wide; /* records too wide for the narrow columns */
 };
 
-/* qc_narrow: the record's durations and counters fit the columns. */
+/* qc_narrow: the record's last_ts (0..2^32 - 1 ms after attempt_ts),
+ * durations and counters fit the columns. */
 static inline int qc_narrow(const struct vex_record *x)
 {
+    if (x->last_ts < x->attempt_ts || x->last_ts - x->attempt_ts > (int64_t)UINT32_MAX)
+        return 0;
     const int64_t d[5] = {x->startup_ms, x->play_ms, x->cirr_ms, x->vrt_ms, x->kbps_known_ms};
     for (int k = 0; k < 5; k++)
         if (d[k] < 0 || d[k] > (int64_t)UINT32_MAX)
@@ -84,11 +90,12 @@ static inline void qc_fill_run(struct qc_run *r, const struct vex_record *all, s
     }
     size_t m = n ? n : 1;
     r->i64 = calloc(m * 2, sizeof *r->i64);
+    r->ldt = calloc(m, sizeof *r->ldt);
     r->kbps = calloc(m, sizeof *r->kbps);
     r->u32 = calloc(m * (6 + VEX_DIM_COUNT), sizeof *r->u32);
     r->u16 = calloc(m * 3, sizeof *r->u16);
     r->flags = calloc(m, sizeof *r->flags);
-    assert_true(r->i64 && r->kbps && r->u32 && r->u16 && r->flags);
+    assert_true(r->i64 && r->ldt && r->kbps && r->u32 && r->u16 && r->flags);
     assert_int_equal(vex_strpool_create(&r->dict), 0);
     assert_int_equal(vex_strpool_create(&r->sids), 0);
     /* Strings no row holds, some before the rows' strings, so that codes
@@ -120,6 +127,7 @@ static inline void qc_fill_run(struct qc_run *r, const struct vex_record *all, s
         const struct vex_record *x = &recs[j];
         r->i64[j] = x->attempt_ts;
         r->i64[m + j] = x->last_ts;
+        r->ldt[j] = (uint32_t)(x->last_ts - x->attempt_ts);
         dur[0][j] = (uint32_t)x->startup_ms;
         dur[1][j] = (uint32_t)x->play_ms;
         dur[2][j] = (uint32_t)x->cirr_ms;
@@ -139,7 +147,7 @@ static inline void qc_fill_run(struct qc_run *r, const struct vex_record *all, s
     }
     c->rows = n;
     c->attempt_ts = r->i64;
-    c->last_ts = r->i64 + m;
+    c->last_dt = r->ldt;
     c->startup_ms = dur[0];
     c->play_ms = dur[1];
     c->cirr_ms = dur[2];
@@ -158,17 +166,33 @@ static inline void qc_fill_run(struct qc_run *r, const struct vex_record *all, s
     c->sid_dict = vex_strpool_strings(r->sids);
     c->sid_dict_size = vex_strpool_count(r->sids);
     if (salt % 2) {
-        /* As a store keeps dimensions with few values: 16-bit local codes
-         * given in order of first use from the last row, and a map to the
-         * dictionary's codes. */
+        /* As a store keeps dimensions: per dimension, by turns, 16-bit local
+         * codes given in order of first use from the last row and a map to
+         * the dictionary's codes, the same in 8 bits when there are at most
+         * 256 of them, or the dictionary's codes in 3 bytes. */
         size_t dn = c->dict_size;
         r->d16 = calloc(m * VEX_DIM_COUNT, sizeof *r->d16);
+        r->d8 = calloc(m * VEX_DIM_COUNT, sizeof *r->d8);
+        r->d24 = calloc(3 * m * VEX_DIM_COUNT, sizeof *r->d24);
         r->dmap = calloc(dn * VEX_DIM_COUNT, sizeof *r->dmap);
         uint32_t *loc = calloc(dn, sizeof *loc);
-        assert_true(r->d16 && r->dmap && loc);
+        assert_true(r->d16 && r->d8 && r->d24 && r->dmap && loc);
         for (int d = 0; d < VEX_DIM_COUNT; d++) {
             uint32_t *map = r->dmap + (size_t)d * dn;
             uint16_t *col = r->d16 + (size_t)d * m;
+            uint8_t *col8 = r->d8 + (size_t)d * m;
+            uint8_t *col24 = r->d24 + (size_t)3 * d * m;
+            unsigned form = (salt / 2 + (unsigned)d) % 3;
+            c->dims[d] = NULL;
+            if (form == 2) {
+                for (size_t j = 0; j < n; j++) {
+                    col24[3 * j] = (uint8_t)dims[d][j];
+                    col24[3 * j + 1] = (uint8_t)(dims[d][j] >> 8);
+                    col24[3 * j + 2] = (uint8_t)(dims[d][j] >> 16);
+                }
+                c->dims24[d] = col24;
+                continue;
+            }
             uint32_t nloc = 0;
             memset(loc, 0, dn * sizeof *loc);
             for (size_t j = n; j-- > 0;) {
@@ -178,9 +202,12 @@ static inline void qc_fill_run(struct qc_run *r, const struct vex_record *all, s
                     loc[code] = ++nloc;
                 }
                 col[j] = (uint16_t)(loc[code] - 1);
+                col8[j] = (uint8_t)(loc[code] - 1);
             }
-            c->dims[d] = NULL;
-            c->dims16[d] = col;
+            if (form == 1 && nloc <= 256)
+                c->dims8[d] = col8;
+            else
+                c->dims16[d] = col;
             c->dmap16[d] = map;
         }
         free(loc);
@@ -247,10 +274,13 @@ static inline void qc_free(struct qc_src *s)
         vex_strpool_destroy(r->dict);
         vex_strpool_destroy(r->sids);
         free(r->i64);
+        free(r->ldt);
         free(r->kbps);
         free(r->u32);
         free(r->u16);
         free(r->d16);
+        free(r->d8);
+        free(r->d24);
         free(r->dmap);
         free(r->flags);
         free(r->wide);

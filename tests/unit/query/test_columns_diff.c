@@ -505,11 +505,25 @@ static void test_codes_past_dictionary(void **state)
         struct vex_columns *c = &cut.runs[r].c;
         for (int d = 0; d < VEX_DIM_COUNT; d++) {
             uint32_t *codes = (uint32_t *)c->dims[d];
+            if (c->dims24[d]) {
+                /* A 24-bit column: "" written as a code past the dictionary. */
+                uint8_t *x = (uint8_t *)c->dims24[d];
+                for (size_t i = 0; i < c->rows; i++) {
+                    if (x[3 * i] == 0 && x[3 * i + 1] == 0 && x[3 * i + 2] == 0) {
+                        uint32_t v = (uint32_t)(c->dict_size + i % 7);
+                        x[3 * i] = (uint8_t)v;
+                        x[3 * i + 1] = (uint8_t)(v >> 8);
+                        x[3 * i + 2] = (uint8_t)(v >> 16);
+                        changed++;
+                    }
+                }
+                continue;
+            }
             if (!codes) {
-                /* A 16-bit column: its map sends "" past the dictionary. */
+                /* A 16- or 8-bit column: its map sends "" past the dictionary. */
                 uint32_t *map = (uint32_t *)c->dmap16[d];
                 for (size_t i = 0; i < c->rows; i++) {
-                    uint16_t l = c->dims16[d][i];
+                    uint16_t l = c->dims16[d] ? c->dims16[d][i] : c->dims8[d][i];
                     if (map[l] == 0 || map[l] >= c->dict_size) {
                         map[l] = (uint32_t)(c->dict_size + l % 7);
                         changed++;

@@ -1,7 +1,8 @@
 /* test_sids.c - the session table's own indexes: the sid index (an arena
  * of sid bytes and a hash of rows, no per-sid pointer): many sids across
  * index growth and arena blocks, sids that share prefixes, a sid longer than
- * an arena block, an import of a sid already present; and the map from row
+ * an arena block, every row's sid found from its group's anchor (within
+ * and across blocks), an import of a sid already present; and the map from row
  * to the extension of an irregular session, through growth and removals. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -94,6 +95,80 @@ static void test_long_sid(void **state)
     vex_table_destroy(t);
 }
 
+/* Row k's sid in test_every_row: "r-<k>-" and the first (k * 7) % 29
+ * bytes of PAD; row 13 is 1,100,000 'y's (longer than a block, in the
+ * middle of a group of 8 rows). */
+#define LONG_ROW 13
+#define LONG_LEN 1100000
+
+static size_t row_sid(int k, char *buf, size_t cap)
+{
+    if (k == LONG_ROW) {
+        memset(buf, 'y', LONG_LEN);
+        buf[LONG_LEN] = '\0';
+        return LONG_LEN;
+    }
+    int n = snprintf(buf, cap, "r-%d-%.*s", k, (k * 7) % 29, PAD);
+    return (size_t)n;
+}
+
+struct sidseen {
+    size_t rows, bad;
+    char *buf;
+};
+
+static int visit_sids(void *ctx, const struct vex_columns *c)
+{
+    struct sidseen *g = ctx;
+    for (size_t i = 0; i < c->rows; i++) {
+        size_t row = c->sid_row0 + i;
+        row_sid((int)row, g->buf, LONG_LEN + 1);
+        if (strcmp(vex_sid_at(c->sid_anchor, c->sid_blocks, c->sid_used, row), g->buf))
+            g->bad++;
+    }
+    g->rows += c->rows;
+    return 0;
+}
+
+/* Sids are found from their row by walking from the group's anchor, across
+ * arena blocks (~1.5 MiB of short sids: breaks inside groups) and past a
+ * sid longer than a block: every row, by export and as the columns give
+ * them to queries, and every sid again through the index. */
+static void test_every_row(void **state)
+{
+    (void)state;
+    enum { N = 60000 };
+    struct vex_table *t;
+    assert_int_equal(vex_table_create(&t), 0);
+    char *buf = malloc(LONG_LEN + 1);
+    assert_non_null(buf);
+    for (int k = 0; k < N; k++) {
+        size_t len = row_sid(k, buf, LONG_LEN + 1);
+        start(t, buf, len, T0 + k);
+    }
+    assert_int_equal(vex_table_count(t), N);
+    for (int k = 0; k < N; k++) {
+        row_sid(k, buf, LONG_LEN + 1);
+        struct vex_session_state st;
+        vex_table_export(t, (size_t)k, &st);
+        if (strcmp(st.sid, buf))
+            fail_msg("row %d: sid %.40s", k, st.sid);
+        assert_int_equal(st.attempt_ts, T0 + k);
+    }
+    struct sidseen g = {0, 0, buf};
+    assert_int_equal(vex_table_scan_columns(t, T0 + N, 120000, visit_sids, &g), 0);
+    assert_int_equal(g.rows, N);
+    assert_int_equal(g.bad, 0);
+    /* Every sid again (seq 0 once more): found, no new row. */
+    for (int k = N; k-- > 0;) {
+        size_t len = row_sid(k, buf, LONG_LEN + 1);
+        start(t, buf, len, 0);
+    }
+    assert_int_equal(vex_table_count(t), N);
+    free(buf);
+    vex_table_destroy(t);
+}
+
 static void ev2(struct vex_table *t, const char *sid, int64_t seq, int type, int64_t ts)
 {
     struct vex_event e;
@@ -160,6 +235,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_many),
         cmocka_unit_test(test_long_sid),
+        cmocka_unit_test(test_every_row),
         cmocka_unit_test(test_irregular_map),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
