@@ -18,6 +18,7 @@
 #include "core/err.h"
 #include "ingest/event.h"
 #include "session/table.h"
+#include "table_test.h"
 
 #define T0 1709510400000LL /* 2024-03-04 00:00:00 UTC: day 19786 since the epoch */
 #define HOUR 3600000LL
@@ -26,15 +27,7 @@
 
 static void ev(struct vex_table *t, const char *sid, int64_t seq, int type, int64_t ts)
 {
-    struct vex_event e;
-    memset(&e, 0, sizeof e);
-    e.sid = sid;
-    e.sid_len = (uint32_t)strlen(sid);
-    e.type = (uint8_t)type;
-    e.live = -1;
-    e.seq = seq;
-    e.ts = ts;
-    assert_int_equal(vex_table_apply(t, &e, "", T0), 0);
+    tt_apply(t, sid, seq, type, ts, T0);
 }
 
 static void test_saved_day_follows_partition(void **state)

@@ -17,6 +17,7 @@
 #include "core/err.h"
 #include "ingest/event.h"
 #include "session/table.h"
+#include "table_test.h"
 
 #define T0 1709510400000LL
 #define PAD "0123456789abcdef0123456789ab"
@@ -171,15 +172,7 @@ static void test_every_row(void **state)
 
 static void ev2(struct vex_table *t, const char *sid, int64_t seq, int type, int64_t ts)
 {
-    struct vex_event e;
-    memset(&e, 0, sizeof e);
-    e.sid = sid;
-    e.sid_len = (uint32_t)strlen(sid);
-    e.type = (uint8_t)type;
-    e.live = -1;
-    e.seq = seq;
-    e.ts = ts;
-    assert_int_equal(vex_table_apply(t, &e, "", T0), 0);
+    tt_apply(t, sid, seq, type, ts, T0);
 }
 
 /* 3,000 sessions get their `end` (seq 2) first: each becomes irregular (an
