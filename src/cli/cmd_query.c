@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "auth/accounts.h"
+#include "backend/clickhouse.h"
 #include "backend/embedded.h"
 #include "cli/cli.h"
 #include "cli/local.h"
@@ -34,6 +35,7 @@ static int run_direct(const char *data_dir, const char *customer, const char *qs
 {
     struct vex_accounts *acc = NULL;
     struct vex_engine *eng = NULL;
+    struct vex_clickhouse *ch = NULL;
     struct vex_query *q = NULL;
     char *json = NULL;
     int64_t plan;
@@ -70,12 +72,35 @@ static int run_direct(const char *data_dir, const char *customer, const char *qs
                                    "match the customer's plan level\"}");
         goto out;
     }
-    struct vex_engine_options eo = {.data_dir = data_dir, .fsync_policy = VEX_WAL_SYNC_ALWAYS};
-    if ((rc = vex_engine_open(&eo, &eng))) {
-        vex_cli_fail(1, "cannot open the store: %s", vex_strerror(rc));
+    /* A node that ran on ClickHouse answers from ClickHouse (its local store
+     * holds only the sessions it took itself). */
+    struct vex_local_store ls;
+    struct vex_source src;
+    rc = vex_local_store_load(data_dir, &ls);
+    if (rc == 0 && strncmp(ls.store, "clickhouse=", 11) == 0) {
+        struct vex_clickhouse_config cfg;
+        char err[512] = "";
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        if (vex_clickhouse_parse_url(ls.store + 11, &cfg, err, sizeof err) ||
+            (rc = vex_clickhouse_create(&cfg, ls.timeout_ms, &ch))) {
+            vex_cli_fail(1, "cannot use the store of %s/store.conf: %s", data_dir,
+                         err[0] ? err : vex_strerror(rc));
+            goto out;
+        }
+        src = vex_clickhouse_source(ch);
+    } else if (rc == 0 || rc == VEX_ENOENT) {
+        struct vex_engine_options eo = {.data_dir = data_dir,
+                                        .fsync_policy = VEX_WAL_SYNC_ALWAYS,
+                                        .session_timeout_ms = rc == 0 ? ls.timeout_ms : 0};
+        if ((rc = vex_engine_open(&eo, &eng))) {
+            vex_cli_fail(1, "cannot open the store: %s", vex_strerror(rc));
+            goto out;
+        }
+        src = vex_engine_source(eng);
+    } else {
+        vex_cli_fail(1, "%s/store.conf is unreadable", data_dir);
         goto out;
     }
-    struct vex_source src = vex_engine_source(eng);
     if ((rc = vex_query_run(q, &src, customer, &json))) {
         vex_cli_fail(1, "query failed: %s", vex_strerror(rc));
         goto out;
@@ -85,6 +110,7 @@ out:
     free(json);
     vex_query_destroy(q);
     vex_engine_close(eng);
+    vex_clickhouse_destroy(ch);
     vex_accounts_close(acc);
     return status;
 }

@@ -159,6 +159,14 @@ int vex_cmd_serve(int argc, char **argv, const char *data_dir)
         goto out;
     }
     app.source = ch ? vex_clickhouse_source(ch) : vex_engine_source(app.engine);
+    /* `vex query` without a running server answers from the same store. */
+    struct vex_local_store ls;
+    memset(&ls, 0, sizeof ls);
+    snprintf(ls.store, sizeof ls.store, "%s", app.cfg.store);
+    ls.timeout_ms = app.cfg.session_timeout_ms;
+    if (vex_local_store_save(data_dir, &ls))
+        fprintf(stderr, "vex: warning: cannot write %s/store.conf: `vex query` without a "
+                        "running server will read the local store\n", data_dir);
     struct vex_server_options so = {
         .host = app.cfg.listen_host,
         .port = app.cfg.listen_port,

@@ -61,6 +61,43 @@ int vex_local_secret(const char *data_dir, char out[65])
     return rc;
 }
 
+int vex_local_store_save(const char *data_dir, const struct vex_local_store *st)
+{
+    char path[1200], tmp[1210];
+    snprintf(path, sizeof path, "%s/store.conf", data_dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    char text[1200];
+    int n = snprintf(text, sizeof text, "%s\n%lld\n", st->store, st->timeout_ms);
+    if (n < 0 || (size_t)n >= sizeof text)
+        return VEX_EIO;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return VEX_EIO;
+    int rc = (write(fd, text, (size_t)n) == n && fsync(fd) == 0) ? 0 : VEX_EIO;
+    close(fd);
+    if (!rc && rename(tmp, path))
+        rc = VEX_EIO;
+    return rc;
+}
+
+int vex_local_store_load(const char *data_dir, struct vex_local_store *st)
+{
+    char path[1200], num[32] = "";
+    snprintf(path, sizeof path, "%s/store.conf", data_dir);
+    memset(st, 0, sizeof *st);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return VEX_ENOENT;
+    int ok = fgets(st->store, sizeof st->store, f) != NULL && fgets(num, sizeof num, f) != NULL;
+    fclose(f);
+    st->store[strcspn(st->store, "\n")] = '\0';
+    char *end = NULL;
+    st->timeout_ms = ok ? strtoll(num, &end, 10) : 0;
+    if (!ok || !end || (*end != '\n' && *end != '\0') || st->timeout_ms <= 0 || !st->store[0])
+        return VEX_ECORRUPT;
+    return 0;
+}
+
 int vex_local_acquire(const char *data_dir, struct vex_local *l)
 {
     memset(l, 0, sizeof *l);

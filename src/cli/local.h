@@ -25,6 +25,20 @@ int vex_local_lock(const char *data_dir, int *fd_out);
 /* vex_local_secret reads (creating it when missing) the data dir's secret. */
 int vex_local_secret(const char *data_dir, char out[65]);
 
+/* The store and session timeout a data dir's server last ran with, kept in
+ * <data>/store.conf (mode 0600: a ClickHouse URL may hold a password), so
+ * that `vex query` without a running server answers as the server would. */
+struct vex_local_store {
+    char store[1100];    /* the `store` option: "embedded" or "clickhouse=URL" */
+    long long timeout_ms; /* the server's session timeout */
+};
+
+/* vex_local_store_save writes the file (atomically). 0 or VEX_EIO. */
+int vex_local_store_save(const char *data_dir, const struct vex_local_store *st);
+/* vex_local_store_load reads it: 0, VEX_ENOENT (no server ran yet: the
+ * embedded store with default settings), VEX_ECORRUPT. */
+int vex_local_store_load(const char *data_dir, struct vex_local_store *st);
+
 /* vex_local_http sends a request to the running server with the local
  * secret and the given extra headers (NULL-terminated list of "Name: v").
  * *status gets the HTTP status and *body_out the malloc'd body. */

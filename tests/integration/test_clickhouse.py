@@ -727,6 +727,15 @@ class TwoNodesTest(unittest.TestCase):
             rows = wait_until(live_on_b, "the live session shows on node B")
             self.assertEqual(rows, [{"sessionid": "live-1", "status": "RUNNING",
                                      "cdn": "livecdn", "totalpages": 1}])
+            # `vex query` on node A's data dir without node A running answers
+            # from ClickHouse: every session, not only the half A took.
+            a.stop()
+            for ep, cu, qs in battery()[:2]:
+                if ep != "session":
+                    continue
+                out = vexlib.run(["query", cu, qs], a.data).stdout
+                msg = vexlib.compare_envelope(get(emb, toks[2], ep, cu, qs)[1], json.loads(out))
+                self.assertIsNone(msg, "vex query on node A's data dir: %s: %s" % (qs, msg))
         finally:
             for srv in (a, b, emb):
                 srv.cleanup()
