@@ -62,14 +62,14 @@ int vex_query_run(const struct vex_query *q, const struct vex_source *src, const
     int rc = vex_aggregate_init(a, q);
     if (rc)
         goto done;
-    vex_query_time_range(q, &from, &to);
-    /* Both paths fill the same groups and sums; columns are much cheaper to
-     * fold (colscan.c), records are what every backend can give. */
+    /* Every path fills the same groups and sums. A SQL backend aggregates
+     * where the sessions are (sqlplan.c) and hands back finished groups,
+     * percentiles included; columns are much cheaper to fold (colscan.c)
+     * than records, which are what every other backend can give. */
     if (src->sql_select && src->sql_sessions) {
-        /* A SQL backend aggregates where the sessions are (sqlplan.c) and
-         * hands back finished groups, percentiles included. */
         rc = vex_sqlplan_run(a, src, customer);
     } else {
+        vex_query_time_range(q, &from, &to);
         if (src->scan_columns)
             rc = vex_colscan_run(a, src, customer, from, to);
         else

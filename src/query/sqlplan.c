@@ -662,10 +662,22 @@ static void put_agg(struct stmt *s, const struct plan *p, const char *fn, const 
     add_col(s, type, dest, darg);
 }
 
+/* put_cast_agg is put_agg with the aggregate's value cast: cast(fn(...)). */
+static void put_cast_agg(struct stmt *s, const struct plan *p, const char *cast, const char *fn,
+                         const char *arg, const char *cond, enum coltype type, enum dest dest,
+                         int darg)
+{
+    char opened[64];
+    snprintf(opened, sizeof opened, "%s(%s", cast, fn);
+    put_agg(s, p, opened, arg, cond, type, dest, darg);
+    put(&s->sql, ")");
+}
+
 /* put_pcts writes the nearest-rank percentiles ps[] of the sorted `vals`
  * (a SQL expression per session) over the belonging sessions with cond. */
-static void put_pcts(struct stmt *s, const struct plan *p, const char *alias, void (*vals)(struct sqltext *),
-                     const char *cond, const unsigned *ps, const int *which, int n)
+static void put_pcts(struct stmt *s, const struct plan *p, const char *alias,
+                     void (*vals)(struct sqltext *), const char *cond, const unsigned *ps,
+                     const int *which, int n)
 {
     for (int i = 0; i < n; i++) {
         put(&s->sql, ", arrayElement(");
@@ -691,42 +703,39 @@ static void put_startup_value(struct sqltext *t)
 
 /* put_order_value writes the SQL value of output column `col` (after the
  * keys) of a per-session row, as envelope.c's column_value has it: one
- * session per group, so any() is that session's value. Returns 0 when the
- * column has no exact per-session expression here. */
-static int put_order_value(struct sqltext *t, const struct plan *p, const struct vex_qcol *c)
+ * session per group, so any() is that session's value. */
+static void put_order_value(struct sqltext *t, const struct plan *p, const struct vex_qcol *c)
 {
     if (c->kind == VEX_QCOL_METRIC) {
         put(t, "any(");
         put_session_metric(t, p, c->id);
         put(t, ")");
-        return 1;
+        return;
     }
     switch (c->id) {
     case VEX_QF_IPADDRESS:
         put(t, "any(`ip`)");
-        return 1;
+        return;
     case VEX_QF_TIMESTAMP:
         put(t, "any(");
         put_floor(t, "attempt_ts", 1000);
         put(t, ")");
-        return 1;
+        return;
     case VEX_QF_STARTTIME:
         put(t, "any(attempt_ts)");
-        return 1;
+        return;
     case VEX_QF_ENDTIME:
         put(t, "any(last_ts)");
-        return 1;
+        return;
     case VEX_QF_WATCHTIME:
         put(t, "any(toFloat64(play_ms) / 1000.)");
-        return 1;
+        return;
     case VEX_QF_ASSETNAME:
         put(t, "any(`title`)");
-        return 1;
-    case VEX_QF_STATUS:
+        return;
+    default: /* VEX_QF_STATUS */
         put(t, "any(if(closed != 0, 'ENDED', 'RUNNING'))");
-        return 1;
-    default:
-        return 0;
+        return;
     }
 }
 
@@ -735,18 +744,9 @@ static int put_order_value(struct sqltext *t, const struct plan *p, const struct
  * sessions transfers a page, not the sessions: the same order as
  * envelope.c's cmp_rows (orderby, then every key ascending; keys hold the
  * unique sid, so the order is total) and the count of all rows apart. */
-static int pageable(const struct vex_query *q, const struct vex_agg *a)
+static int pageable(const struct vex_agg *a)
 {
-    if (!a->want_sinfo || a->ts_key >= 0)
-        return 0;
-    if (q->order_col < q->nkeys)
-        return 1;
-    struct sqltext probe = {0};
-    struct plan dummy;
-    memset(&dummy, 0, sizeof dummy);
-    int ok = put_order_value(&probe, &dummy, &q->cols[q->order_col - q->nkeys]);
-    free(probe.p);
-    return ok;
+    return a->want_sinfo && a->ts_key < 0;
 }
 
 static void put_order_limit(struct stmt *s, const struct plan *p)
@@ -796,30 +796,20 @@ static void build_belonging(struct plan *p, struct stmt *s)
         put_agg(s, p, "countIf", "", "ebvs != 0", T_U64, D_EBVS, 0);
     if (NEED(M(QOE)))
         put_agg(s, p, "countIf", "", "(played != 0 OR vsf != 0)", T_U64, D_QN, 0);
-    if (NEED(M(BUFFCOUNT) | M(REBUFFERFREQUENCY))) {
-        put_agg(s, p, "toInt64(sumIf", "toInt64(rebuffers)", "", T_I64, D_REBUFFERS, 0);
-        put(&s->sql, ")");
-    }
+    if (NEED(M(BUFFCOUNT) | M(REBUFFERFREQUENCY)))
+        put_cast_agg(s, p, "toInt64", "sumIf", "toInt64(rebuffers)", "", T_I64, D_REBUFFERS, 0);
     uint32_t buffering = M(BUFFERINGRATIO) | M(SUMBUFFWAITCIRR) | M(VRTBUFFERINGRATIO);
-    if (NEED(buffering | M(REBUFFERFREQUENCY) | M(PLAYDUR))) {
-        put_agg(s, p, "toInt64(sumIf", "play_ms", "", T_I64, D_PLAY, 0);
-        put(&s->sql, ")");
-    }
+    if (NEED(buffering | M(REBUFFERFREQUENCY) | M(PLAYDUR)))
+        put_cast_agg(s, p, "toInt64", "sumIf", "play_ms", "", T_I64, D_PLAY, 0);
     if (NEED(buffering)) {
-        put_agg(s, p, "toInt64(sumIf", "cirr_ms", "", T_I64, D_CIRR, 0);
-        put(&s->sql, ")");
-        put_agg(s, p, "toInt64(sumIf", "vrt_ms", "", T_I64, D_VRT, 0);
-        put(&s->sql, ")");
+        put_cast_agg(s, p, "toInt64", "sumIf", "cirr_ms", "", T_I64, D_CIRR, 0);
+        put_cast_agg(s, p, "toInt64", "sumIf", "vrt_ms", "", T_I64, D_VRT, 0);
     }
-    if (NEED(M(LATENCY))) {
-        put_agg(s, p, "toInt64(sumIf", "startup_ms", "played != 0", T_I64, D_STARTUP, 0);
-        put(&s->sql, ")");
-    }
+    if (NEED(M(LATENCY)))
+        put_cast_agg(s, p, "toInt64", "sumIf", "startup_ms", "played != 0", T_I64, D_STARTUP, 0);
     if (NEED(M(AVGBITRATE))) {
-        put_agg(s, p, "toInt64(sumIf", "kbps_known_ms", "", T_I64, D_KNOWN, 0);
-        put(&s->sql, ")");
-        put_agg(s, p, "toFloat64(sumIf", "kbps_ms", "", T_F64, D_KBPS, 0);
-        put(&s->sql, ")");
+        put_cast_agg(s, p, "toInt64", "sumIf", "kbps_known_ms", "", T_I64, D_KNOWN, 0);
+        put_cast_agg(s, p, "toFloat64", "sumIf", "kbps_ms", "", T_F64, D_KBPS, 0);
     }
 #undef NEED
 #undef M
@@ -830,13 +820,12 @@ static void build_belonging(struct plan *p, struct stmt *s)
             s->sql.oom = 1;
             return;
         }
-        put_agg(s, p, "toFloat64(sumIf", qx.p, "(played != 0 OR vsf != 0)", T_F64, D_QSUM, 0);
-        put(&s->sql, ")");
+        put_cast_agg(s, p, "toFloat64", "sumIf", qx.p, "(played != 0 OR vsf != 0)", T_F64, D_QSUM,
+                     0);
         free(qx.p);
     }
     if (a->want_uniq)
-        put_agg(s, p, "uniqExactIf", "`subscriberid`", "`subscriberid` != ''", T_U64, D_UNIQ,
-                0);
+        put_agg(s, p, "uniqExactIf", "`subscriberid`", "`subscriberid` != ''", T_U64, D_UNIQ, 0);
     if (!ts && a->want_ended) {
         put(&s->sql, ", countIf");
         put_ended(&s->sql, p);
@@ -867,8 +856,7 @@ static void build_belonging(struct plan *p, struct stmt *s)
         put_agg(s, p, "anyIf", "attempt_ts", "", T_I64, D_SI_ATTEMPT, 0);
         put_agg(s, p, "anyIf", "last_ts", "", T_I64, D_SI_LAST, 0);
         put_agg(s, p, "anyIf", "play_ms", "", T_I64, D_SI_PLAY, 0);
-        put_agg(s, p, "toUInt8(anyIf", "closed", "", T_U8, D_SI_CLOSED, 0);
-        put(&s->sql, ")");
+        put_cast_agg(s, p, "toUInt8", "anyIf", "closed", "", T_U8, D_SI_CLOSED, 0);
         put_agg(s, p, "anyIf", "`ip`", "", T_STR, D_SI_IP, 0);
         put_agg(s, p, "anyIf", "`title`", "", T_STR, D_SI_TITLE, 0);
     }
@@ -955,7 +943,7 @@ int vex_sqlplan_run(struct vex_agg *a, const struct vex_source *src, const char 
     if (!st)
         return VEX_ENOMEM;
     int n = 1;
-    p.paged = pageable(a->q, a);
+    p.paged = pageable(a);
     build_belonging(&p, &st[0]);
     if (p.paged)
         build_row_count(&p, &st[n++]);

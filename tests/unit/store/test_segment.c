@@ -26,6 +26,16 @@ static void seg_path(char *out, size_t cap, const char *dir, const char *name)
     snprintf(out, cap, "%s/%s", dir, name);
 }
 
+/* finish_and_open writes w to path, frees it and opens the file. */
+static struct vex_segment *finish_and_open(struct vex_segment_writer *w, const char *path)
+{
+    assert_int_equal(vex_segment_writer_finish(w, path), 0);
+    vex_segment_writer_destroy(w);
+    struct vex_segment *s = NULL;
+    assert_int_equal(vex_segment_open(path, &s), 0);
+    return s;
+}
+
 static uint64_t bits_of(double d)
 {
     uint64_t b;
@@ -205,11 +215,7 @@ static void test_zero_rows(void **state)
     assert_int_equal(vex_segment_writer_add_f64(w, "f", NULL), 0);
     assert_int_equal(vex_segment_writer_add_str(w, "s", NULL), 0);
     assert_int_equal(vex_segment_writer_add_blob(w, "b", NULL, NULL), 0);
-    assert_int_equal(vex_segment_writer_finish(w, path), 0);
-    vex_segment_writer_destroy(w);
-
-    struct vex_segment *s = NULL;
-    assert_int_equal(vex_segment_open(path, &s), 0);
+    struct vex_segment *s = finish_and_open(w, path);
     assert_int_equal(vex_segment_rows(s), 0);
     assert_non_null(vex_segment_i64(s, "i"));
     assert_non_null(vex_segment_f64(s, "f"));
@@ -248,11 +254,7 @@ static void test_one_row(void **state)
     assert_int_equal(vex_segment_writer_add_f64(w, "f", (double[]){-2.25}), 0);
     assert_int_equal(vex_segment_writer_add_str(w, "s", (const char *[]){"only"}), 0);
     assert_int_equal(vex_segment_writer_add_blob(w, "b", (const void *[]){"zz"}, (size_t[]){2}), 0);
-    assert_int_equal(vex_segment_writer_finish(w, path), 0);
-    vex_segment_writer_destroy(w);
-
-    struct vex_segment *s = NULL;
-    assert_int_equal(vex_segment_open(path, &s), 0);
+    struct vex_segment *s = finish_and_open(w, path);
     assert_int_equal(vex_segment_rows(s), 1);
     assert_true(vex_segment_i64(s, "i")[0] == -7);
     assert_true(vex_segment_f64(s, "f")[0] == -2.25);
@@ -291,11 +293,7 @@ static void test_large_dictionary(void **state)
     struct vex_segment_writer *w = NULL;
     assert_int_equal(vex_segment_writer_create(ROWS, &w), 0);
     assert_int_equal(vex_segment_writer_add_str(w, "asset", vals), 0);
-    assert_int_equal(vex_segment_writer_finish(w, path), 0);
-    vex_segment_writer_destroy(w);
-
-    struct vex_segment *s = NULL;
-    assert_int_equal(vex_segment_open(path, &s), 0);
+    struct vex_segment *s = finish_and_open(w, path);
     const uint32_t *codes;
     const char *const *dict;
     size_t nd;
@@ -383,11 +381,7 @@ static void test_i64_encodings(void **state)
     assert_int_equal(vex_segment_writer_add_i64(w, "rnd", rnd), 0);
     assert_int_equal(vex_segment_writer_add_i64(w, "neg", neg), 0);
     assert_int_equal(vex_segment_writer_add_i64(w, "wrap", wrap), 0);
-    assert_int_equal(vex_segment_writer_finish(w, path), 0);
-    vex_segment_writer_destroy(w);
-
-    struct vex_segment *s = NULL;
-    assert_int_equal(vex_segment_open(path, &s), 0);
+    struct vex_segment *s = finish_and_open(w, path);
     const int64_t *cols[5] = {vex_segment_i64(s, "ts"), vex_segment_i64(s, "cst"),
                               vex_segment_i64(s, "rnd"), vex_segment_i64(s, "neg"),
                               vex_segment_i64(s, "wrap")};
@@ -508,10 +502,7 @@ static void test_replace_existing(void **state)
     struct vex_segment_writer *w = NULL;
     assert_int_equal(vex_segment_writer_create(2, &w), 0);
     assert_int_equal(vex_segment_writer_add_f64(w, "g", (double[]){from_bits(1), 3.0}), 0);
-    assert_int_equal(vex_segment_writer_finish(w, path), 0);
-    vex_segment_writer_destroy(w);
-    struct vex_segment *s = NULL;
-    assert_int_equal(vex_segment_open(path, &s), 0);
+    struct vex_segment *s = finish_and_open(w, path);
     assert_int_equal(vex_segment_rows(s), 2);
     assert_null(vex_segment_i64(s, "ts"));
     assert_null(vex_segment_meta(s, "customer"));
